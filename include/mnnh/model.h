@@ -1,0 +1,85 @@
+/* model.h: the MNN-H network (Algorithm 3 of the paper), forward and backward.
+ *
+ * One contiguous parameter buffer and one gradient buffer (backend memory),
+ * laid out by mnnh_param_table. The prediction of a batch v[B][N^d] is
+ *     u = D(net(v * input_scale + input_shift) + output_shift)
+ * where D is the optional density layer (density_ne > 0). Forward keeps the
+ * activations of the last batch so that backward can follow it. Workspaces
+ * are sized once by mnnh_model_reserve(): the step loop does not allocate. */
+#ifndef MNNH_MODEL_H
+#define MNNH_MODEL_H
+
+#include <stdint.h>
+
+#include "mnnh/arch.h"
+#include "mnnh/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    float input_scale;   /* default 1 */
+    float input_shift;   /* default 0 */
+    float output_shift;  /* default 0 */
+    float density_ne;    /* 0 = no density layer */
+    float cell_volume;   /* dx^d, used by the density layer */
+} mnnh_norm;
+
+void mnnh_norm_default(mnnh_norm *n);
+
+typedef struct mnnh_model mnnh_model;
+
+mnnh_status mnnh_model_create(mnnh_model **model, const mnnh_arch *arch, mnnh_backend *be);
+void mnnh_model_free(mnnh_model *model);
+
+const mnnh_arch *mnnh_model_arch(const mnnh_model *model);
+const mnnh_param_table *mnnh_model_table(const mnnh_model *model);
+mnnh_backend *mnnh_model_backend(const mnnh_model *model);
+mnnh_norm *mnnh_model_norm(mnnh_model *model);
+size_t mnnh_model_nparams(const mnnh_model *model);
+/* Backend buffers of all parameters and of all gradients. */
+float *mnnh_model_params(mnnh_model *model);
+float *mnnh_model_grads(mnnh_model *model);
+
+/* Weights ~ N(0, 2/fan_in) before ReLU and N(0, 1/fan_in) before a linear
+ * output, biases 0; draws keyed by seed only (identical on every rank). */
+mnnh_status mnnh_model_init_params(mnnh_model *model, uint64_t seed);
+
+/* Host copies of parameters / gradients (nparams floats). */
+mnnh_status mnnh_model_get_params(mnnh_model *model, float *host);
+mnnh_status mnnh_model_set_params(mnnh_model *model, const float *host);
+mnnh_status mnnh_model_get_grads(mnnh_model *model, float *host);
+mnnh_status mnnh_model_zero_grads(mnnh_model *model);
+
+/* Size the activation workspace for batches up to max_batch. */
+mnnh_status mnnh_model_reserve(mnnh_model *model, int max_batch);
+int mnnh_model_max_batch(const mnnh_model *model);
+
+/* Forward a batch; v and u are backend buffers of B * N^d floats. */
+mnnh_status mnnh_model_forward(mnnh_model *model, int B, const float *v, float *u);
+/* Backward of the last forward: grads += d(loss)/d(params) given du = dloss/du. */
+mnnh_status mnnh_model_backward(mnnh_model *model, int B, const float *du);
+
+/* One training evaluation: forward, relative-error loss against target,
+ * backward (grads += ...). The loss gradient is scaled by 1/grad_count so that
+ * ranks holding parts of a global batch of grad_count samples produce gradients
+ * that sum to the global mean's gradient. On return sum_err2 holds the sum over
+ * the B samples of the squared relative error, sum_err the sum of the relative
+ * error (host doubles). v, target are backend buffers. */
+mnnh_status mnnh_model_train_batch(mnnh_model *model, int B, const float *v,
+                                   const float *target, int grad_count, double *sum_err2,
+                                   double *sum_err);
+
+/* Forward and per-sample relative errors (host array err[B], may be NULL);
+ * pred may be NULL to use an internal buffer. */
+mnnh_status mnnh_model_eval_batch(mnnh_model *model, int B, const float *v,
+                                  const float *target, float *pred, double *err);
+
+/* Floating-point operations of one forward pass of one sample (multiply-add = 2). */
+double mnnh_model_forward_flops(const mnnh_model *model);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
