@@ -76,6 +76,10 @@ mnnh_status mnnh_model_train_batch(mnnh_model *model, int B, const float *v,
 mnnh_status mnnh_model_eval_batch(mnnh_model *model, int B, const float *v,
                                   const float *target, float *pred, double *err);
 
+/* Test hook: with linear = 1 every kernel layer is linear (no ReLU), which
+ * makes the whole network an affine map (used to check the H-matrix structure). */
+void mnnh_model_set_all_linear(mnnh_model *model, int linear);
+
 /* Floating-point operations of one forward pass of one sample (multiply-add = 2). */
 double mnnh_model_forward_flops(const mnnh_model *model);
 
