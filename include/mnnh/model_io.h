@@ -1,4 +1,4 @@
-/* model_io.h: the model file (HDF5), layout in DESIGN.md and docs/formats.md.
+/* model_io.h: the model file (HDF5), layout in DESIGN.md and docs/formats-model.md.
  *
  * Group /model: attributes dim, N, L, m, r, K, variant ("cnn"|"lc"), nb_ad,
  * nb (int array over levels 2..L), input_scale, input_shift, output_shift,
@@ -42,6 +42,44 @@ void mnnh_h5_atomic_abort(mnnh_h5_atomic *a);
 
 /* Silence HDF5's own error stack printing (we report errors ourselves). */
 void mnnh_h5_quiet(void);
+
+/* ---- helpers shared with the checkpoint writer, info and predict ---- */
+
+/* Open an existing HDF5 file read-only. The message says whether the file is
+ * missing (MNNH_ERR_ARG), unreadable (MNNH_ERR_IO), not HDF5 or truncated /
+ * corrupted (MNNH_ERR_FORMAT). */
+mnnh_status mnnh_h5_open_read(const char *path, hid_t *file);
+/* The most specific message on HDF5's error stack, e.g. "truncated file: eof
+ * = ..." ("" when none); buf is returned. */
+const char *mnnh_h5_error_detail(char *buf, size_t len);
+/* Create a float32 dataset (C row-major dims) below loc, intermediate groups
+ * included, chunked (chunk_rows leading rows per chunk when > 0, else whole
+ * tensor up to a size cap) with the Fletcher32 checksum. */
+mnnh_status mnnh_h5_create_f32(hid_t loc, const char *name, int ndims, const hsize_t *dims,
+                               hsize_t chunk_rows, hid_t *dset);
+
+/* Write the hyperparameters (dim, N, L, m, r, K, variant, nb_ad, nb) and, when
+ * norm is not NULL, the normalisation attributes on loc (a group or dataset). */
+mnnh_status mnnh_model_write_attrs_h5(hid_t loc, const mnnh_arch *arch, const mnnh_norm *norm);
+/* Read every tensor of tab from /model into host (tab->total floats), checking
+ * that each dataset exists, is float32, has the table's shape and passes its
+ * checksum. No backend needed (used by `mnnh info`). */
+mnnh_status mnnh_model_read_params_host_h5(hid_t file, const mnnh_param_table *tab,
+                                           float *host);
+
+/* ---- prediction over a dataset's /input (reusable per-rank loop) ---- */
+
+/* Check that an /input dataset (float, [S][N] in 1D or [S][N][N] in 2D)
+ * matches the model's grid; the message names both (model_name, data_name).
+ * On success *nsamples = S. */
+mnnh_status mnnh_model_check_input_h5(const mnnh_arch *arch, hid_t input, const char *model_name,
+                                      const char *data_name, hsize_t *nsamples);
+/* Forward samples [start, start + count) of input in batches of at most
+ * batch, writing the same rows of pred (float32, same shape), and of
+ * input_copy too when it is >= 0. Independent I/O with H5P_DEFAULT transfers:
+ * a rank range of a distributed run passes its own [start, count). */
+mnnh_status mnnh_model_predict_h5(mnnh_model *model, hid_t input, hid_t pred, hid_t input_copy,
+                                  hsize_t start, hsize_t count, int batch);
 
 #ifdef __cplusplus
 }
