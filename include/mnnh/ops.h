@@ -8,7 +8,7 @@
  *           is not NULL, dpred = grad_scale * d err2[b] / d pred_b, so with
  *           grad_scale = 1/B_global the gradient is that of the mean loss.
  * nadam:    m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
- *           d = sqrt(v / bias2) + eps;  p -= c_grad g / d + c_mom m / d
+ *           d = sqrt(v / bias2) + eps;  p -= c_grad (g / d);  p -= c_mom (m / d)
  *           (the scalar coefficients come from nadam.h, as in torch.optim.NAdam). */
 #ifndef MNNH_OPS_H
 #define MNNH_OPS_H

@@ -1,0 +1,406 @@
+/* model.c: the MNN-H network (Algorithm 3), forward and backward through the
+ * backend interface. The network is a list of levels l = 2..L (restrict,
+ * K kernel layers, interp) plus the adjacent part (block reshape, K kernel
+ * layers, flatten), all summed into the output. */
+#include "mnnh/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mnnh/rng.h"
+
+#define MAX_K 64
+
+typedef struct {
+    mnnh_geom g_restrict, g_kernel, g_interp; /* g_kernel.relu is per layer */
+    int t_restrict, t_kernel[MAX_K], t_interp; /* weight tensor indices (bias = +1) */
+    float *act[MAX_K + 1];                     /* act[0] restrict out, act[k] kernel k out */
+} level_t;
+
+typedef struct {
+    mnnh_geom g_block, g_kernel; /* reshape geometry, kernel geometry */
+    int t_kernel[MAX_K];
+    float *act[MAX_K + 1];
+} adjacent_t;
+
+struct mnnh_model {
+    mnnh_arch arch;
+    mnnh_norm norm;
+    mnnh_param_table tab;
+    mnnh_backend *be;
+    float *params, *grads;
+    int all_linear;
+    int max_batch;
+    size_t grid;                  /* N^d */
+    level_t level[MNNH_MAX_L + 1];
+    adjacent_t adj;
+    float *vin, *y, *pred, *dy, *dpred, *sums, *err2, *dbuf[2];
+    float *err2_host;
+    int last_B;                   /* batch of the last forward, -1 if none */
+};
+
+void mnnh_norm_default(mnnh_norm *n) {
+    n->input_scale = 1.0f;
+    n->input_shift = 0.0f;
+    n->output_shift = 0.0f;
+    n->density_ne = 0.0f;
+    n->cell_volume = 1.0f;
+}
+
+const mnnh_arch *mnnh_model_arch(const mnnh_model *m) { return &m->arch; }
+const mnnh_param_table *mnnh_model_table(const mnnh_model *m) { return &m->tab; }
+mnnh_backend *mnnh_model_backend(const mnnh_model *m) { return m->be; }
+mnnh_norm *mnnh_model_norm(mnnh_model *m) { return &m->norm; }
+size_t mnnh_model_nparams(const mnnh_model *m) { return m->tab.total; }
+float *mnnh_model_params(mnnh_model *m) { return m->params; }
+float *mnnh_model_grads(mnnh_model *m) { return m->grads; }
+int mnnh_model_max_batch(const mnnh_model *m) { return m->max_batch; }
+void mnnh_model_set_all_linear(mnnh_model *m, int linear) { m->all_linear = linear; }
+
+static int find_tensor(const mnnh_param_table *tab, const char *fmt, int a, int b) {
+    char name[MNNH_NAME_LEN];
+    snprintf(name, sizeof name, fmt, a, b);
+    return mnnh_param_table_find(tab, name);
+}
+
+/* Geometry of every layer and the index of its tensors in the table. */
+static mnnh_status model_plan(mnnh_model *m) {
+    const mnnh_arch *a = &m->arch;
+    int local = a->variant == MNNH_LC;
+    if (a->K > MAX_K) return mnnh_error_set(MNNH_ERR_ARG, "K=%d: at most %d", a->K, MAX_K);
+    for (int l = 2; l <= a->L; l++) {
+        level_t *lv = &m->level[l];
+        int n = 1 << l, s = a->N >> l;
+        lv->g_restrict = (mnnh_geom){a->dim, n, 1, a->r, s, 0, local, 0};
+        lv->g_kernel = (mnnh_geom){a->dim, n, a->r, a->r, 1, a->nb[l], local, 1};
+        lv->g_interp = (mnnh_geom){a->dim, n, a->r, 0, s, 0, local, 0};
+        lv->t_restrict = find_tensor(&m->tab, "level%d/restrict/weight", l, 0);
+        lv->t_interp = find_tensor(&m->tab, "level%d/interp/weight", l, 0);
+        for (int k = 1; k <= a->K; k++)
+            lv->t_kernel[k - 1] = find_tensor(&m->tab, "level%d/kernel%d/weight", l, k);
+    }
+    int mc = a->dim == 2 ? a->m * a->m : a->m;
+    int nL = 1 << a->L;
+    m->adj.g_block = (mnnh_geom){a->dim, nL, 0, 0, a->m, 0, 0, 0};
+    m->adj.g_kernel = (mnnh_geom){a->dim, nL, mc, mc, 1, a->nb_ad, local, 1};
+    for (int k = 1; k <= a->K; k++)
+        m->adj.t_kernel[k - 1] = find_tensor(&m->tab, "adjacent/kernel%d/weight", k, 0);
+    return MNNH_OK;
+}
+
+mnnh_status mnnh_model_create(mnnh_model **out, const mnnh_arch *arch, mnnh_backend *be) {
+    *out = NULL;
+    mnnh_model *m = calloc(1, sizeof *m);
+    if (!m) return mnnh_error_set(MNNH_ERR_NOMEM, "model");
+    m->arch = *arch;
+    m->be = be;
+    m->last_B = -1;
+    mnnh_norm_default(&m->norm);
+    mnnh_status st = mnnh_param_table_build(arch, &m->tab);
+    if (!st) st = model_plan(m);
+    m->grid = mnnh_arch_grid_size(arch);
+    size_t bytes = m->tab.total * sizeof(float);
+    if (!st) st = mnnh_backend_alloc(be, (void **)&m->params, bytes);
+    if (!st) st = mnnh_backend_alloc(be, (void **)&m->grads, bytes);
+    if (!st) st = be->ops->zero(be, m->params, bytes);
+    if (!st) st = be->ops->zero(be, m->grads, bytes);
+    if (st) {
+        mnnh_model_free(m);
+        return st;
+    }
+    *out = m;
+    return MNNH_OK;
+}
+
+static void release_workspace(mnnh_model *m) {
+    mnnh_backend *be = m->be;
+    for (int l = 2; l <= m->arch.L; l++)
+        for (int k = 0; k <= m->arch.K && k <= MAX_K; k++) {
+            mnnh_backend_release(be, m->level[l].act[k]);
+            m->level[l].act[k] = NULL;
+        }
+    for (int k = 0; k <= m->arch.K && k <= MAX_K; k++) {
+        mnnh_backend_release(be, m->adj.act[k]);
+        m->adj.act[k] = NULL;
+    }
+    float **bufs[] = {&m->vin, &m->y, &m->pred, &m->dy, &m->dpred, &m->sums, &m->err2,
+                      &m->dbuf[0], &m->dbuf[1]};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        mnnh_backend_release(be, *bufs[i]);
+        *bufs[i] = NULL;
+    }
+    free(m->err2_host);
+    m->err2_host = NULL;
+    m->max_batch = 0;
+    m->last_B = -1;
+}
+
+void mnnh_model_free(mnnh_model *m) {
+    if (!m) return;
+    release_workspace(m);
+    mnnh_backend_release(m->be, m->params);
+    mnnh_backend_release(m->be, m->grads);
+    mnnh_param_table_free(&m->tab);
+    free(m);
+}
+
+static mnnh_status alloc_f(mnnh_model *m, float **p, size_t floats) {
+    return mnnh_backend_alloc(m->be, (void **)p, floats * sizeof(float));
+}
+
+mnnh_status mnnh_model_reserve(mnnh_model *m, int B) {
+    if (B < 1) return mnnh_error_set(MNNH_ERR_ARG, "batch size %d: must be >= 1", B);
+    if (B <= m->max_batch) return MNNH_OK;
+    release_workspace(m);
+    size_t maxact = 0;
+    mnnh_status st = MNNH_OK;
+    for (int l = 2; l <= m->arch.L && !st; l++) {
+        size_t act = (size_t)B * m->arch.r * mnnh_geom_positions(&m->level[l].g_kernel);
+        if (act > maxact) maxact = act;
+        for (int k = 0; k <= m->arch.K && !st; k++) st = alloc_f(m, &m->level[l].act[k], act);
+    }
+    size_t adj = (size_t)B * m->grid;
+    if (adj > maxact) maxact = adj;
+    for (int k = 0; k <= m->arch.K && !st; k++) st = alloc_f(m, &m->adj.act[k], adj);
+    size_t G = (size_t)B * m->grid;
+    if (!st) st = alloc_f(m, &m->vin, G);
+    if (!st) st = alloc_f(m, &m->y, G);
+    if (!st) st = alloc_f(m, &m->pred, G);
+    if (!st) st = alloc_f(m, &m->dy, G);
+    if (!st) st = alloc_f(m, &m->dpred, G);
+    if (!st) st = alloc_f(m, &m->sums, (size_t)B);
+    if (!st) st = alloc_f(m, &m->err2, (size_t)B);
+    if (!st) st = alloc_f(m, &m->dbuf[0], maxact);
+    if (!st) st = alloc_f(m, &m->dbuf[1], maxact);
+    if (!st && !(m->err2_host = malloc(sizeof(float) * B)))
+        st = mnnh_error_set(MNNH_ERR_NOMEM, "model workspace");
+    if (st) {
+        release_workspace(m);
+        return mnnh_error_prefix(st, "workspace for batch %d", B);
+    }
+    m->max_batch = B;
+    return MNNH_OK;
+}
+
+/* ---- parameters ---- */
+mnnh_status mnnh_model_get_params(mnnh_model *m, float *host) {
+    return mnnh_backend_download(m->be, host, m->params, m->tab.total * sizeof(float));
+}
+mnnh_status mnnh_model_set_params(mnnh_model *m, const float *host) {
+    return mnnh_backend_upload(m->be, m->params, host, m->tab.total * sizeof(float));
+}
+mnnh_status mnnh_model_get_grads(mnnh_model *m, float *host) {
+    return mnnh_backend_download(m->be, host, m->grads, m->tab.total * sizeof(float));
+}
+mnnh_status mnnh_model_zero_grads(mnnh_model *m) {
+    return m->be->ops->zero(m->be, m->grads, m->tab.total * sizeof(float));
+}
+
+/* Fan-in and gain of a weight tensor: gain 2 (He) when ReLU follows it. */
+static void tensor_init_scale(const mnnh_model *m, const char *name, const mnnh_param_tensor *t,
+                              double *fan_in, double *gain) {
+    int local = m->arch.variant == MNNH_LC;
+    int skip = local ? m->arch.dim : 0; /* position prefix */
+    size_t per_out = 1;
+    int first = skip + 1; /* dims after the output channel */
+    for (int d = first; d < t->ndims; d++) per_out *= (size_t)t->dims[d];
+    *fan_in = (double)per_out;
+    *gain = 1.0;
+    int k = 0;
+    if (strstr(name, "/kernel")) {
+        sscanf(strstr(name, "/kernel") + 7, "%d", &k);
+        int last_adj = !strncmp(name, "adjacent", 8) && k == m->arch.K;
+        *gain = last_adj ? 1.0 : 2.0;
+    }
+    if (strstr(name, "/interp/")) { /* weight [P?][S][r]: fan-in is r */
+        *fan_in = (double)t->dims[t->ndims - 1];
+    }
+}
+
+mnnh_status mnnh_model_init_params(mnnh_model *m, uint64_t seed) {
+    float *host = calloc(m->tab.total ? m->tab.total : 1, sizeof(float));
+    if (!host) return mnnh_error_set(MNNH_ERR_NOMEM, "%zu parameters", m->tab.total);
+    for (int i = 0; i < m->tab.count; i++) {
+        const mnnh_param_tensor *t = &m->tab.t[i];
+        if (!strstr(t->name, "/weight")) continue; /* biases start at 0 */
+        double fan_in, gain;
+        tensor_init_scale(m, t->name, t, &fan_in, &gain);
+        double sd = sqrt(gain / fan_in);
+        mnnh_rng rng;
+        mnnh_rng_init(&rng, seed, (uint64_t)i); /* one stream per tensor */
+        for (size_t j = 0; j < t->size; j++) host[t->offset + j] = (float)(sd * mnnh_rng_normal(&rng));
+    }
+    mnnh_status st = mnnh_model_set_params(m, host);
+    free(host);
+    return st;
+}
+
+/* ---- forward / backward ---- */
+#define W_OF(m, ti) ((m)->params + (m)->tab.t[(ti)].offset)
+#define B_OF(m, ti) ((m)->params + (m)->tab.t[(ti) + 1].offset)
+#define DW_OF(m, ti) ((m)->grads + (m)->tab.t[(ti)].offset)
+#define DB_OF(m, ti) ((m)->grads + (m)->tab.t[(ti) + 1].offset)
+
+static mnnh_geom kernel_geom(const mnnh_model *m, mnnh_geom g, int k, int is_adjacent) {
+    g.relu = !m->all_linear && !(is_adjacent && k == m->arch.K);
+    return g;
+}
+
+static mnnh_status forward_level(mnnh_model *m, level_t *lv, int B) {
+    const mnnh_backend_ops *op = m->be->ops;
+    MNNH_TRY(op->restrict_fwd(m->be, &lv->g_restrict, B, m->vin, W_OF(m, lv->t_restrict),
+                              B_OF(m, lv->t_restrict), lv->act[0]));
+    for (int k = 1; k <= m->arch.K; k++) {
+        mnnh_geom g = kernel_geom(m, lv->g_kernel, k, 0);
+        int t = lv->t_kernel[k - 1];
+        MNNH_TRY(op->kernel_fwd(m->be, &g, B, lv->act[k - 1], W_OF(m, t), B_OF(m, t), lv->act[k]));
+    }
+    return op->interp_fwd(m->be, &lv->g_interp, B, lv->act[m->arch.K], W_OF(m, lv->t_interp),
+                          B_OF(m, lv->t_interp), m->y);
+}
+
+static mnnh_status forward_adjacent(mnnh_model *m, int B) {
+    const mnnh_backend_ops *op = m->be->ops;
+    adjacent_t *ad = &m->adj;
+    MNNH_TRY(op->gather(m->be, &ad->g_block, B, m->vin, ad->act[0]));
+    for (int k = 1; k <= m->arch.K; k++) {
+        mnnh_geom g = kernel_geom(m, ad->g_kernel, k, 1);
+        int t = ad->t_kernel[k - 1];
+        MNNH_TRY(op->kernel_fwd(m->be, &g, B, ad->act[k - 1], W_OF(m, t), B_OF(m, t), ad->act[k]));
+    }
+    return op->scatter_add(m->be, &ad->g_block, B, ad->act[m->arch.K], m->y);
+}
+
+static mnnh_status check_batch(mnnh_model *m, int B) {
+    if (B < 1 || B > m->max_batch)
+        return mnnh_error_set(MNNH_ERR_ARG, "batch %d outside 1..%d (call mnnh_model_reserve)", B,
+                              m->max_batch);
+    return MNNH_OK;
+}
+
+mnnh_status mnnh_model_forward(mnnh_model *m, int B, const float *v, float *u) {
+    MNNH_TRY(check_batch(m, B));
+    const mnnh_backend_ops *op = m->be->ops;
+    size_t G = (size_t)B * m->grid;
+    MNNH_TRY(op->affine(m->be, G, v, m->norm.input_scale, m->norm.input_shift, m->vin));
+    MNNH_TRY(op->zero(m->be, m->y, G * sizeof(float)));
+    for (int l = 2; l <= m->arch.L; l++) MNNH_TRY(forward_level(m, &m->level[l], B));
+    MNNH_TRY(forward_adjacent(m, B));
+    if (m->norm.output_shift != 0.0f)
+        MNNH_TRY(op->affine(m->be, G, m->y, 1.0f, m->norm.output_shift, m->y));
+    if (m->norm.density_ne > 0) {
+        /* kept in pred: the density backward reads its output */
+        MNNH_TRY(op->density_fwd(m->be, B, m->grid, m->y, m->norm.density_ne,
+                                 m->norm.cell_volume, m->pred, m->sums));
+        MNNH_TRY(op->copy(m->be, u, m->pred, G * sizeof(float)));
+    } else {
+        MNNH_TRY(op->copy(m->be, u, m->y, G * sizeof(float)));
+    }
+    m->last_B = B;
+    return MNNH_OK;
+}
+
+/* Backward through the K kernel layers of one part. The gradient of act[K]
+ * is in dbuf[0] on entry; layers ping-pong between dbuf[0] and dbuf[1].
+ * Returns in *where the buffer holding the gradient of act[0], or NULL when
+ * need_d0 is 0 (the adjacent part: act[0] is a reshape of the data). */
+static mnnh_status backward_kernels(mnnh_model *m, const mnnh_geom *gk, float **act,
+                                    const int *tk, int is_adjacent, int need_d0, int B,
+                                    float **where) {
+    const mnnh_backend_ops *op = m->be->ops;
+    int w = 0;
+    for (int k = m->arch.K; k >= 1; k--) {
+        mnnh_geom g = kernel_geom(m, *gk, k, is_adjacent);
+        float *din = (k > 1 || need_d0) ? m->dbuf[w ^ 1] : NULL;
+        int t = tk[k - 1];
+        MNNH_TRY(op->kernel_bwd(m->be, &g, B, act[k - 1], W_OF(m, t), act[k], m->dbuf[w], din,
+                                DW_OF(m, t), DB_OF(m, t)));
+        w ^= 1;
+    }
+    *where = need_d0 ? m->dbuf[w] : NULL;
+    return MNNH_OK;
+}
+
+static mnnh_status backward_level(mnnh_model *m, level_t *lv, const float *dy, int B) {
+    const mnnh_backend_ops *op = m->be->ops;
+    float *d0;
+    MNNH_TRY(op->interp_bwd(m->be, &lv->g_interp, B, lv->act[m->arch.K], W_OF(m, lv->t_interp),
+                            dy, m->dbuf[0], DW_OF(m, lv->t_interp), DB_OF(m, lv->t_interp)));
+    MNNH_TRY(backward_kernels(m, &lv->g_kernel, lv->act, lv->t_kernel, 0, 1, B, &d0));
+    return op->restrict_bwd(m->be, &lv->g_restrict, B, m->vin, W_OF(m, lv->t_restrict), d0, NULL,
+                            DW_OF(m, lv->t_restrict), DB_OF(m, lv->t_restrict));
+}
+
+static mnnh_status backward_adjacent(mnnh_model *m, const float *dy, int B) {
+    float *unused;
+    /* flatten's backward is the block gather */
+    MNNH_TRY(m->be->ops->gather(m->be, &m->adj.g_block, B, dy, m->dbuf[0]));
+    return backward_kernels(m, &m->adj.g_kernel, m->adj.act, m->adj.t_kernel, 1, 0, B, &unused);
+}
+
+mnnh_status mnnh_model_backward(mnnh_model *m, int B, const float *du) {
+    MNNH_TRY(check_batch(m, B));
+    if (m->last_B != B)
+        return mnnh_error_set(MNNH_ERR_INTERNAL, "backward of batch %d without its forward", B);
+    const float *dy = du;
+    if (m->norm.density_ne > 0) {
+        MNNH_TRY(m->be->ops->density_bwd(m->be, B, m->grid, m->y, m->pred, m->sums,
+                                         m->norm.density_ne, m->norm.cell_volume, du, m->dy));
+        dy = m->dy;
+    }
+    MNNH_TRY(backward_adjacent(m, dy, B));
+    for (int l = 2; l <= m->arch.L; l++) MNNH_TRY(backward_level(m, &m->level[l], dy, B));
+    return MNNH_OK;
+}
+
+/* ---- loss ---- */
+static void sum_errors(const float *err2, int B, double *sum_err2, double *sum_err) {
+    double s2 = 0, s1 = 0;
+    for (int b = 0; b < B; b++) {
+        s2 += err2[b];
+        s1 += sqrt((double)err2[b]);
+    }
+    if (sum_err2) *sum_err2 = s2;
+    if (sum_err) *sum_err = s1;
+}
+
+mnnh_status mnnh_model_train_batch(mnnh_model *m, int B, const float *v, const float *target,
+                                   int grad_count, double *sum_err2, double *sum_err) {
+    if (grad_count < 1) return mnnh_error_set(MNNH_ERR_ARG, "grad_count %d", grad_count);
+    MNNH_TRY(mnnh_model_forward(m, B, v, m->pred));
+    MNNH_TRY(m->be->ops->relerr(m->be, B, m->grid, m->pred, target, m->err2, m->dpred,
+                                1.0f / (float)grad_count));
+    MNNH_TRY(mnnh_backend_download(m->be, m->err2_host, m->err2, sizeof(float) * B));
+    sum_errors(m->err2_host, B, sum_err2, sum_err);
+    return mnnh_model_backward(m, B, m->dpred);
+}
+
+mnnh_status mnnh_model_eval_batch(mnnh_model *m, int B, const float *v, const float *target,
+                                  float *pred, double *err) {
+    float *u = pred ? pred : m->pred;
+    MNNH_TRY(mnnh_model_forward(m, B, v, u));
+    MNNH_TRY(m->be->ops->relerr(m->be, B, m->grid, u, target, m->err2, NULL, 1.0f));
+    MNNH_TRY(mnnh_backend_download(m->be, m->err2_host, m->err2, sizeof(float) * B));
+    if (err)
+        for (int b = 0; b < B; b++) err[b] = sqrt((double)m->err2_host[b]);
+    return MNNH_OK;
+}
+
+double mnnh_model_forward_flops(const mnnh_model *m) {
+    double f = 0;
+    for (int l = 2; l <= m->arch.L; l++) {
+        const level_t *lv = &m->level[l];
+        double P = (double)mnnh_geom_positions(&lv->g_kernel);
+        double S = (double)mnnh_geom_block(&lv->g_restrict);
+        double T = (double)mnnh_geom_taps(&lv->g_kernel);
+        f += 2.0 * P * m->arch.r * S;                          /* restrict */
+        f += 2.0 * P * m->arch.r * m->arch.r * T * m->arch.K;  /* kernels */
+        f += 2.0 * P * S * m->arch.r;                          /* interp */
+    }
+    const mnnh_geom *g = &m->adj.g_kernel;
+    f += 2.0 * (double)mnnh_geom_positions(g) * g->cin * g->cout * (double)mnnh_geom_taps(g) *
+         m->arch.K;
+    return f;
+}
