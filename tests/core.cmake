@@ -1,0 +1,2 @@
+# The core's unit tests (cmocka), written from DESIGN.md and the headers.
+mnnh_unit_test(test_layers  ${CMAKE_CURRENT_LIST_DIR}/test_layers.c)
