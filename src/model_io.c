@@ -237,7 +237,7 @@ static mnnh_status attr_write_float(hid_t loc, const char *name, float v) {
 }
 
 /* Variable-length UTF-8, which h5py reads back as a Python str. */
-static mnnh_status attr_write_string(hid_t loc, const char *name, const char *s) {
+mnnh_status mnnh_h5_attr_write_string(hid_t loc, const char *name, const char *s) {
     hid_t t = H5Tcopy(H5T_C_S1);
     if (t < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
         if (t >= 0) H5Tclose(t);
@@ -257,7 +257,7 @@ mnnh_status mnnh_model_write_attrs_h5(hid_t loc, const mnnh_arch *a, const mnnh_
     MNNH_TRY(attr_write_int(loc, "m", a->m));
     MNNH_TRY(attr_write_int(loc, "r", a->r));
     MNNH_TRY(attr_write_int(loc, "K", a->K));
-    MNNH_TRY(attr_write_string(loc, "variant", mnnh_variant_name(a->variant)));
+    MNNH_TRY(mnnh_h5_attr_write_string(loc, "variant", mnnh_variant_name(a->variant)));
     MNNH_TRY(attr_write_int(loc, "nb_ad", a->nb_ad));
     MNNH_TRY(attr_write(loc, "nb", H5T_STD_I32LE, H5T_NATIVE_INT, a->L - 1, nb));
     if (!norm) return MNNH_OK;

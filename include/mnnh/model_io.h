@@ -58,6 +58,9 @@ const char *mnnh_h5_error_detail(char *buf, size_t len);
 mnnh_status mnnh_h5_create_f32(hid_t loc, const char *name, int ndims, const hsize_t *dims,
                                hsize_t chunk_rows, hid_t *dset);
 
+/* Write a scalar variable-length UTF-8 string attribute (h5py reads a str). */
+mnnh_status mnnh_h5_attr_write_string(hid_t loc, const char *name, const char *value);
+
 /* Write the hyperparameters (dim, N, L, m, r, K, variant, nb_ad, nb) and, when
  * norm is not NULL, the normalisation attributes on loc (a group or dataset). */
 mnnh_status mnnh_model_write_attrs_h5(hid_t loc, const mnnh_arch *arch, const mnnh_norm *norm);
