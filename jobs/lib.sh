@@ -1,4 +1,5 @@
 # lib.sh: shared part of the mnnh sbatch scripts (sourced, never run).
+# shellcheck shell=bash
 #
 # The sbatch scripts in this directory source this file and call
 #   mnnh_job_init <name>       site setup (modules, setup file, MPI environment),
@@ -179,4 +180,45 @@ mnnh_resume_args() {
     _ra+=(--resume auto)
   fi
   return 0
+}
+
+# mnnh_scaling_run strong|weak [mnnh train options]: one point of a scaling study,
+# at the task count of the allocation (used by scaling-strong.sbatch and
+# scaling-weak.sbatch; benchmarks/scaling/submit.sh submits the series).
+#   strong: the global batch MNNH_GLOBAL_BATCH (default 64) is split over the tasks
+#   weak:   every task keeps MNNH_BATCH_PER_TASK samples (default 16), the global
+#           batch grows with the task count
+# `mnnh train --batch` takes the global batch (the sum of the per-rank batches).
+# The run goes to $MNNH_OUT/<mode>-n<tasks>; its metrics.jsonl is what
+# benchmarks/scaling/collect.py reads. Model defaults: the KS 2D configuration
+# (L=4, m=4, r=10, K=6, cnn), 2 epochs.
+mnnh_scaling_run() {
+  local mode=$1; shift
+  local P=${SLURM_NTASKS:-1} batch
+  mnnh_job_init "scaling-$mode"
+  mnnh_require MNNH_OUT "the study directory (one run directory per task count is made in it)"
+  mnnh_require_file MNNH_TRAIN "the training set (HDF5)"
+  mnnh_require_file MNNH_VALID "the validation set (HDF5)"
+  case $mode in
+    strong)
+      batch=${MNNH_GLOBAL_BATCH:-64}
+      ((batch % P == 0)) || mnnh_die "MNNH_GLOBAL_BATCH=$batch is not divisible by the $P tasks of a strong-scaling point"
+      ;;
+    weak) batch=$(( ${MNNH_BATCH_PER_TASK:-16} * P )) ;;
+    *) mnnh_die "scaling mode '$mode': expected strong or weak" ;;
+  esac
+  local dir=$MNNH_OUT/$mode-n$P
+  mkdir -p "$dir" || mnnh_die "cannot create $dir"
+  local -a args=(train --train "$MNNH_TRAIN" --valid "$MNNH_VALID"
+    --L "${MNNH_L:-4}" --m "${MNNH_M:-4}" --r "${MNNH_R:-10}" --K "${MNNH_K:-6}"
+    --variant "${MNNH_VARIANT:-cnn}" --batch "$batch" --epochs "${MNNH_EPOCHS:-2}"
+    --seed "${MNNH_SEED:-1}")
+  mnnh_opt args --lr MNNH_LR
+  mnnh_opt args --backend MNNH_BACKEND
+  args+=(--out "$dir")
+  mnnh_resume_args args
+  # what the collector needs besides the metrics
+  printf '{"mode": "%s", "tasks": %d, "nodes": %d, "global_batch": %d, "job": "%s", "gpus": "%s"}\n' \
+    "$mode" "$P" "${SLURM_NNODES:-1}" "$batch" "${SLURM_JOB_ID:-}" "${SLURM_JOB_GPUS:-${CUDA_VISIBLE_DEVICES:-}}" >"$dir/scaling.json"
+  mnnh_run_step "${args[@]}" "$@"
 }
