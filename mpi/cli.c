@@ -114,7 +114,7 @@ static void key_to_option(const char *key, char *out, size_t len) {
     out[i] = '\0';
 }
 
-static int ini_handler(void *user, const char *section, const char *key, const char *value) {
+static int cli_ini_handler(void *user, const char *section, const char *key, const char *value) {
     ini_ctx *c = user;
     if (section[0] && strcmp(section, c->cli->cmd) != 0) return 1; /* other command */
     char name[128];
@@ -198,7 +198,7 @@ int mnnh_cli_parse(mnnh_cli *cli, int argc, char **argv, int verbose) {
     }
     if (config) {
         ictx.path = config;
-        int rc = ini_parse(config, ini_handler, &ictx);
+        int rc = ini_parse(config, cli_ini_handler, &ictx);
         if (rc < 0) return usage_error(cli, verbose, "cannot read config file '%s'", config);
         if (rc > 0) {
             if (verbose)
