@@ -21,3 +21,14 @@ set_tests_properties(slurm_mpi_hello PROPERTIES FIXTURES_REQUIRED slurm_cluster 
 
 set_tests_properties(slurm_cluster_start slurm_cluster_stop slurm_mpi_hello PROPERTIES
   LABELS slurm RESOURCE_LOCK slurm_cluster ENVIRONMENT "${MNNH_SLURM_ENV}")
+
+# generate -> train -> validate; leaves the datasets for the tests below (slurm_data)
+add_test(NAME slurm_e2e COMMAND ${MNNH_SLURM_TESTS}/e2e_test.sh)
+set_tests_properties(slurm_e2e PROPERTIES FIXTURES_REQUIRED slurm_cluster FIXTURES_SETUP slurm_data TIMEOUT 300)
+add_test(NAME slurm_preempt COMMAND ${MNNH_SLURM_TESTS}/preempt_test.sh)
+add_test(NAME slurm_bad_config COMMAND ${MNNH_SLURM_TESTS}/badconfig_test.sh)
+add_test(NAME slurm_scaling COMMAND ${MNNH_SLURM_TESTS}/scaling_test.sh)
+set_tests_properties(slurm_preempt slurm_bad_config slurm_scaling PROPERTIES
+  FIXTURES_REQUIRED "slurm_cluster;slurm_data" TIMEOUT 300)
+set_tests_properties(slurm_e2e slurm_preempt slurm_bad_config slurm_scaling PROPERTIES
+  LABELS slurm RESOURCE_LOCK slurm_cluster ENVIRONMENT "${MNNH_SLURM_ENV}")
