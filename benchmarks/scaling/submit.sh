@@ -30,7 +30,7 @@ PY=${MNNH_PYTHON:-/usr/bin/python3}
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "scaling/submit.sh: error: $*" >&2; exit 2; }
 
-mode= train= valid= out= tasks= nodes= tpn= wait=0 timeout=3600
+mode='' train='' valid='' out='' tasks='' nodes='' tpn='' wait=0 timeout=3600
 extra=()
 while (($#)); do
   case $1 in
