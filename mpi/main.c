@@ -11,6 +11,7 @@ typedef struct {
 } mnnh_command;
 
 static const mnnh_command commands[] = {
+    {"generate", mnnh_cmd_generate, "generate a KS or NLSE dataset across MPI ranks (one HDF5 file)"},
     {"init", mnnh_cmd_init, "write a freshly initialised model file"},
     {"info", mnnh_cmd_info, "describe a model, checkpoint or dataset file"},
     {"predict", mnnh_cmd_predict, "run a model over a dataset's /input, write /prediction"},
