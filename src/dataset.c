@@ -500,7 +500,19 @@ static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *info, vo
     hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
     hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : 0;
     double v[16];
-    if (n >= 1 && n <= 16 && H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0) {
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    int is_int = t >= 0 && H5Tget_class(t) == H5T_INTEGER, is_unsigned = is_int && H5Tget_sign(t) == H5T_SGN_NONE;
+    if (t >= 0) H5Tclose(t);
+    if (is_int && n >= 1 && n <= 16) { /* integers exactly (a 64-bit seed does not fit a double) */
+        unsigned long long u[16];
+        long long *l = (long long *)u;
+        if (H5Aread(a, is_unsigned ? H5T_NATIVE_ULLONG : H5T_NATIVE_LLONG, u) >= 0) {
+            fprintf(out, "attr %s:", name);
+            for (hssize_t i = 0; i < n; i++)
+                is_unsigned ? fprintf(out, " %llu", u[i]) : fprintf(out, " %lld", l[i]);
+            fputc('\n', out);
+        }
+    } else if (n >= 1 && n <= 16 && H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0) {
         fprintf(out, "attr %s:", name);
         for (hssize_t i = 0; i < n; i++) fprintf(out, " %.10g", v[i]);
         fputc('\n', out);

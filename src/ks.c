@@ -80,13 +80,18 @@ mnnh_status mnnh_ks_params_check(const mnnh_ks_params *p) {
         return mnnh_error_set(MNNH_ERR_ARG, "--depth-min %g exceeds --depth-max %g", p->c_min, p->c_max);
     if (!(p->tol > 0)) return mnnh_error_set(MNNH_ERR_ARG, "--tol must be positive (got %g)", p->tol);
     if (p->maxiter < 1) return mnnh_error_set(MNNH_ERR_ARG, "--maxiter must be positive (got %d)", p->maxiter);
-    double cover = p->dim == 1 ? p->n_g * p->sep / p->box
-                               : p->n_g * M_PI * p->sep * p->sep / 4.0 / (p->box * p->box);
+    /* Accept when sequential placement can never get stuck (each placed
+     * centre excludes at most a ball of radius sep) or when the covered
+     * fraction stays below the jamming limit of random placement. */
+    double vol = p->dim == 1 ? 2.0 * p->sep : M_PI * p->sep * p->sep, boxvol = pow(p->box, p->dim);
+    double own = p->dim == 1 ? p->sep : M_PI * p->sep * p->sep / 4.0; /* a well's own share */
+    double cover = p->n_g * own / boxvol;
     double limit = p->dim == 1 ? KS_MAX_COVER_1D : KS_MAX_COVER_2D;
-    if (cover >= limit)
+    int never_stuck = (p->n_g - 1) * vol < boxvol;
+    if (!never_stuck && cover >= limit)
         return mnnh_error_set(MNNH_ERR_ARG,
                               "--n-g=%d is too large for the separation constraint: %d wells more than %g apart "
-                              "cover %.2f of the %dD box of length %g (random placement needs < %.2f)",
+                              "cover %.2f of the %dD box of length %g (random placement jams above %.2f)",
                               p->n_g, p->n_g, p->sep, cover, p->dim, p->box, limit);
     return MNNH_OK;
 }

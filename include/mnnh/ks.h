@@ -52,9 +52,11 @@ typedef struct {
 mnnh_status mnnh_ks_params_preset(mnnh_ks_params *p, const char *preset, int dim);
 
 /* Validate every field; the message names the bad one (N not positive,
- * n_g too large for the separation constraint, ...). Random sequential
- * placement jams beyond a covered fraction of about 0.75 (1D) / 0.55 (2D), so
- * n_g * (sep in 1D, pi sep^2 / 4 in 2D) / box^d must stay below 0.74 / 0.54. */
+ * n_g too large for the separation constraint, ...). The wells fit when
+ * sequential placement can never get stuck, (n_g - 1) * (2 sep in 1D,
+ * pi sep^2 in 2D) < box^d, or else when the covered fraction
+ * n_g * (sep, pi sep^2 / 4) / box^d stays below random placement's jamming
+ * limit (0.74 in 1D, 0.54 in 2D). */
 mnnh_status mnnh_ks_params_check(const mnnh_ks_params *p);
 
 /* Grid points of one sample, N^dim. */

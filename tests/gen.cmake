@@ -1,0 +1,5 @@
+# Tests of the dataset generator (issue 4): KS and NLSE solvers, the dataset
+# file module, `mnnh generate` across 1, 2 and 3 ranks, and the CLI's errors.
+mnnh_unit_test(test_ks      ${CMAKE_CURRENT_LIST_DIR}/test_ks.c)
+mnnh_unit_test(test_nlse    ${CMAKE_CURRENT_LIST_DIR}/test_nlse.c)
+mnnh_unit_test(test_dataset ${CMAKE_CURRENT_LIST_DIR}/test_dataset.c)
