@@ -3,3 +3,4 @@
 mnnh_unit_test(test_ks      ${CMAKE_CURRENT_LIST_DIR}/test_ks.c)
 mnnh_unit_test(test_nlse    ${CMAKE_CURRENT_LIST_DIR}/test_nlse.c)
 mnnh_unit_test(test_dataset ${CMAKE_CURRENT_LIST_DIR}/test_dataset.c)
+mnnh_mpi_test(test_generate_mpi "1;2;3" ${CMAKE_CURRENT_LIST_DIR}/test_generate_mpi.c)
