@@ -62,6 +62,8 @@ int mnnh_cli_fail(const char *cmd, mnnh_status st);
 int mnnh_cmd_init(int argc, char **argv);
 int mnnh_cmd_info(int argc, char **argv);
 int mnnh_cmd_predict(int argc, char **argv);
+int mnnh_cmd_train(int argc, char **argv);
+int mnnh_cmd_validate(int argc, char **argv);
 int mnnh_cmd_generate(int argc, char **argv);
 
 #endif

@@ -14,6 +14,8 @@ static const mnnh_command commands[] = {
     {"generate", mnnh_cmd_generate, "generate a KS or NLSE dataset across MPI ranks (one HDF5 file)"},
     {"init", mnnh_cmd_init, "write a freshly initialised model file"},
     {"info", mnnh_cmd_info, "describe a model, checkpoint or dataset file"},
+    {"train", mnnh_cmd_train, "train MNN-H across MPI ranks (checkpoints, resume, metrics)"},
+    {"validate", mnnh_cmd_validate, "distributed validation of a checkpoint on a dataset"},
     {"predict", mnnh_cmd_predict, "run a model over a dataset's /input, write /prediction"},
 };
 
