@@ -1,0 +1,438 @@
+/* bench_model.c: throughput of the MNN-H model on the CPU, against the
+ * machine's practical roof (a large OpenBLAS SGEMM measured in the same run).
+ *
+ * Default: one JSON line per configuration (KS 2D cnn, KS 1D cnn, KS 1D lc):
+ *   training step (zero grads + train_batch + NAdam step, batch 160) and
+ *   inference (forward, batch 1000) samples/s, their GFLOP/s (a training step
+ *   counted as 3x the forward), the kernel layers alone (every kernel-layer
+ *   shape of the model, forward and backward, batch 160), and the SGEMM roof.
+ * --memory: peak resident memory (getrusage ru_maxrss) of a training run on a
+ *   16000-sample synthetic KS 2D shard (data + model + workspace).
+ * --scaling: time per training sample and parameter count against N
+ *   (1D N = 320..20480, 2D N = 64..512), one JSON line per size.
+ *
+ * Options: --backend cpu|ref  --threads T  --seconds S  --config NAME
+ *          --train-batch B  --infer-batch B  --no-sgemm */
+#define _GNU_SOURCE
+#include <cblas.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "mnnh/arch.h"
+#include "mnnh/backend.h"
+#include "mnnh/model.h"
+#include "mnnh/nadam.h"
+#include "mnnh/rng.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+#define CHECK(x)                                                                   \
+    do {                                                                           \
+        mnnh_status st_ = (x);                                                     \
+        if (st_) {                                                                 \
+            fprintf(stderr, "bench_model: %s: %s\n", #x, mnnh_error_msg());    \
+            exit(1);                                                               \
+        }                                                                          \
+    } while (0)
+
+typedef struct {
+    const char *name;
+    int dim, L, m, r, K;
+    mnnh_variant variant;
+} bconfig;
+
+static const bconfig configs[] = {
+    {"ks2d", 2, 4, 4, 10, 6, MNNH_CNN},
+    {"ks1d", 1, 6, 5, 6, 6, MNNH_CNN},
+    {"ks1d_lc", 1, 6, 5, 6, 6, MNNH_LC},
+};
+
+static struct {
+    const char *backend;
+    int threads;
+    double seconds;
+    const char *config;
+    int train_batch, infer_batch;
+    int sgemm;
+} opt = {"cpu", 0, 2.0, NULL, 160, 1000, 1};
+
+/* ---- the roof: a large SGEMM ---- */
+static double sgemm_gflops(int threads, double seconds) {
+    const int n = 2048;
+    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),
+          *c = malloc(sizeof(float) * n * n);
+    if (!a || !b || !c) return 0;
+    mnnh_rng rng;
+    mnnh_rng_init(&rng, 1, 2);
+    for (size_t i = 0; i < (size_t)n * n; i++) {
+        a[i] = (float)mnnh_rng_range(&rng, -1, 1);
+        b[i] = (float)mnnh_rng_range(&rng, -1, 1);
+    }
+    openblas_set_num_threads(threads);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    double best = 0, t_end = now() + seconds;
+    int reps = 0;
+    do {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
+                    c, n);
+        double g = 2.0 * n * n * (double)n / (now() - t0) * 1e-9;
+        if (g > best) best = g;
+        reps++;
+    } while (now() < t_end || reps < 3);
+    free(a);
+    free(b);
+    free(c);
+    return best;
+}
+
+static int cpu_has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+/* ---- model set-up ---- */
+static void fill(float *x, size_t n, uint64_t seed, double lo, double hi) {
+    mnnh_rng rng;
+    mnnh_rng_init(&rng, seed, 77);
+    for (size_t i = 0; i < n; i++) x[i] = (float)mnnh_rng_range(&rng, lo, hi);
+}
+
+typedef struct {
+    mnnh_arch arch;
+    mnnh_backend *be;
+    mnnh_model *model;
+    mnnh_nadam *opt;
+    float *v, *u, *target; /* backend buffers of max_batch samples */
+    size_t grid;
+    int max_batch;
+} bench_model;
+
+static void bm_init(bench_model *bm, const mnnh_arch *a, int max_batch) {
+    memset(bm, 0, sizeof *bm);
+    bm->arch = *a;
+    CHECK(mnnh_arch_validate(a));
+    CHECK(mnnh_backend_create(&bm->be, opt.backend, -1));
+    CHECK(mnnh_model_create(&bm->model, a, bm->be));
+    CHECK(mnnh_model_init_params(bm->model, 1234));
+    CHECK(mnnh_model_reserve(bm->model, max_batch));
+    mnnh_nadam_hparams h;
+    mnnh_nadam_defaults(&h);
+    h.lr = 1e-4;
+    CHECK(mnnh_nadam_create(&bm->opt, bm->be, mnnh_model_nparams(bm->model), &h));
+    bm->grid = mnnh_arch_grid_size(a);
+    bm->max_batch = max_batch;
+    size_t n = bm->grid * max_batch;
+    float *host = malloc(sizeof(float) * n);
+    if (!host) exit(1);
+    CHECK(mnnh_backend_alloc(bm->be, (void **)&bm->v, n * sizeof(float)));
+    CHECK(mnnh_backend_alloc(bm->be, (void **)&bm->u, n * sizeof(float)));
+    CHECK(mnnh_backend_alloc(bm->be, (void **)&bm->target, n * sizeof(float)));
+    fill(host, n, 1, -0.5, 0.5);
+    CHECK(mnnh_backend_upload(bm->be, bm->v, host, n * sizeof(float)));
+    fill(host, n, 2, 0.1, 1.0);
+    CHECK(mnnh_backend_upload(bm->be, bm->target, host, n * sizeof(float)));
+    free(host);
+}
+
+static void bm_free(bench_model *bm) {
+    mnnh_backend_release(bm->be, bm->v);
+    mnnh_backend_release(bm->be, bm->u);
+    mnnh_backend_release(bm->be, bm->target);
+    mnnh_nadam_free(bm->opt);
+    mnnh_model_free(bm->model);
+    mnnh_backend_free(bm->be);
+}
+
+static void train_step(bench_model *bm, int B, const float *v, const float *t) {
+    double e2, e1;
+    CHECK(mnnh_model_zero_grads(bm->model));
+    CHECK(mnnh_model_train_batch(bm->model, B, v, t, B, &e2, &e1));
+    CHECK(mnnh_nadam_step(bm->opt, mnnh_model_params(bm->model), mnnh_model_grads(bm->model)));
+}
+
+/* Samples/s of repeated calls: one warm-up, then repeat for `seconds`
+ * (at least 3 calls); the figure is total samples / total time. */
+static double time_train(bench_model *bm, int B, double seconds) {
+    train_step(bm, B, bm->v, bm->target);
+    int reps = 0;
+    double t0 = now(), t;
+    do {
+        train_step(bm, B, bm->v, bm->target);
+        reps++;
+        t = now();
+    } while (t - t0 < seconds || reps < 3);
+    return (double)reps * B / (t - t0);
+}
+
+static double time_infer(bench_model *bm, int B, double seconds) {
+    CHECK(mnnh_model_forward(bm->model, B, bm->v, bm->u));
+    int reps = 0;
+    double t0 = now(), t;
+    do {
+        CHECK(mnnh_model_forward(bm->model, B, bm->v, bm->u));
+        reps++;
+        t = now();
+    } while (t - t0 < seconds || reps < 3);
+    return (double)reps * B / (t - t0);
+}
+
+/* Kernel layers alone: every kernel-layer shape of the model (each level's and
+ * the adjacent part's), forward and backward (input and parameter gradients),
+ * at batch B; GFLOP/s = sum of flops / sum of times. */
+static void time_kernel_layers(const mnnh_arch *a, mnnh_backend *be, int B, double seconds,
+                               double *fwd_gflops, double *bwd_gflops) {
+    mnnh_geom gs[MNNH_MAX_L + 2];
+    int ng = 0;
+    int local = a->variant == MNNH_LC;
+    for (int l = 2; l <= a->L; l++)
+        gs[ng++] = (mnnh_geom){a->dim, 1 << l, a->r, a->r, 1, a->nb[l], local, 1};
+    int mc = a->dim == 2 ? a->m * a->m : a->m;
+    gs[ng++] = (mnnh_geom){a->dim, 1 << a->L, mc, mc, 1, a->nb_ad, local, 1};
+    double flops = 0, tf = 0, tb = 0;
+    double per = seconds / ng / 2;
+    for (int i = 0; i < ng; i++) {
+        mnnh_geom *g = &gs[i];
+        size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g);
+        size_t nin = (size_t)B * g->cin * P, nout = (size_t)B * g->cout * P;
+        size_t nW = (size_t)g->cout * g->cin * T * (local ? P : 1), nb = (size_t)g->cout * (local ? P : 1);
+        float *in, *out, *dout, *din, *W, *b, *dW, *db;
+        CHECK(mnnh_backend_alloc(be, (void **)&in, nin * 4));
+        CHECK(mnnh_backend_alloc(be, (void **)&din, nin * 4));
+        CHECK(mnnh_backend_alloc(be, (void **)&out, nout * 4));
+        CHECK(mnnh_backend_alloc(be, (void **)&dout, nout * 4));
+        CHECK(mnnh_backend_alloc(be, (void **)&W, nW * 4));
+        CHECK(mnnh_backend_alloc(be, (void **)&dW, nW * 4));
+        CHECK(mnnh_backend_alloc(be, (void **)&b, nb * 4));
+        CHECK(mnnh_backend_alloc(be, (void **)&db, nb * 4));
+        float *h = malloc(4 * (nin > nout ? (nin > nW ? nin : nW) : (nout > nW ? nout : nW)));
+        fill(h, nin, 3, -1, 1);
+        CHECK(mnnh_backend_upload(be, in, h, nin * 4));
+        fill(h, nout, 4, -1, 1);
+        CHECK(mnnh_backend_upload(be, dout, h, nout * 4));
+        fill(h, nW, 5, -0.3, 0.3);
+        CHECK(mnnh_backend_upload(be, W, h, nW * 4));
+        fill(h, nb, 6, -0.1, 0.1);
+        CHECK(mnnh_backend_upload(be, b, h, nb * 4));
+        free(h);
+        double f = 2.0 * B * P * g->cout * g->cin * (double)T;
+        CHECK(be->ops->kernel_fwd(be, g, B, in, W, b, out));
+        int reps = 0;
+        double t0 = now(), t;
+        do {
+            CHECK(be->ops->kernel_fwd(be, g, B, in, W, b, out));
+            reps++;
+            t = now();
+        } while (t - t0 < per || reps < 2);
+        tf += (t - t0) / reps;
+        CHECK(be->ops->kernel_bwd(be, g, B, in, W, out, dout, din, dW, db));
+        reps = 0;
+        t0 = now();
+        do {
+            CHECK(be->ops->kernel_bwd(be, g, B, in, W, out, dout, din, dW, db));
+            reps++;
+            t = now();
+        } while (t - t0 < per || reps < 2);
+        tb += (t - t0) / reps;
+        flops += f;
+        float *bufs[] = {in, din, out, dout, W, dW, b, db};
+        for (int k = 0; k < 8; k++) mnnh_backend_release(be, bufs[k]);
+    }
+    *fwd_gflops = flops / tf * 1e-9;
+    *bwd_gflops = 2 * flops / tb * 1e-9; /* input gradient + weight gradient */
+}
+
+static long maxrss_kib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static int nthreads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static void run_config(const bconfig *c, double roof, const char *core) {
+    mnnh_arch a;
+    mnnh_arch_set(&a, c->dim, c->L, c->m, c->r, c->K, c->variant);
+    int maxb = opt.train_batch > opt.infer_batch ? opt.train_batch : opt.infer_batch;
+    bench_model bm;
+    bm_init(&bm, &a, maxb);
+    double fl = mnnh_model_forward_flops(bm.model);
+    double train = time_train(&bm, opt.train_batch, opt.seconds);
+    double infer_b = time_infer(&bm, opt.train_batch, opt.seconds / 2);
+    double infer = time_infer(&bm, opt.infer_batch, opt.seconds);
+    double kf, kb;
+    time_kernel_layers(&a, bm.be, opt.train_batch, opt.seconds, &kf, &kb);
+    double train_gf = 3 * fl * train * 1e-9, infer_gf = fl * infer * 1e-9;
+    double kern = 3.0 / (1.0 / kf + 2.0 / kb); /* forward + backward, flop-weighted */
+    printf("{\"config\":\"%s\",\"dim\":%d,\"N\":%d,\"L\":%d,\"m\":%d,\"r\":%d,\"K\":%d,"
+           "\"variant\":\"%s\",\"params\":%zu,\"backend\":\"%s\",\"threads\":%d,\"batch\":%d,"
+           "\"infer_batch\":%d,\"forward_mflop_per_sample\":%.4f,"
+           "\"train_samples_per_s\":%.1f,\"infer_samples_per_s\":%.1f,"
+           "\"infer_samples_per_s_batch%d\":%.1f,"
+           "\"train_gflops\":%.2f,\"infer_gflops\":%.2f,\"gflops\":%.2f,"
+           "\"kernel_fwd_gflops\":%.2f,\"kernel_bwd_gflops\":%.2f,\"kernel_gflops\":%.2f,"
+           "\"sgemm_gflops\":%.2f,\"kernel_roof_fraction\":%.3f,\"openblas_core\":\"%s\"}\n",
+           c->name, a.dim, a.N, a.L, a.m, a.r, a.K, mnnh_variant_name(a.variant),
+           mnnh_model_nparams(bm.model), bm.be->ops->name, nthreads(), opt.train_batch,
+           opt.infer_batch, fl * 1e-6, train, infer, opt.train_batch, infer_b, train_gf,
+           infer_gf, train_gf, kf, kb, kern, roof, roof > 0 ? kern / roof : 0.0, core);
+    fflush(stdout);
+    bm_free(&bm);
+}
+
+/* Peak RSS of a training run on a full KS 2D set held in memory. */
+static void run_memory(void) {
+    const int S = 16000, B = opt.train_batch;
+    mnnh_arch a;
+    mnnh_arch_set(&a, 2, 4, 4, 10, 6, MNNH_CNN);
+    long rss0 = maxrss_kib();
+    size_t G = mnnh_arch_grid_size(&a);
+    float *data = malloc(sizeof(float) * G * S), *targ = malloc(sizeof(float) * G * S);
+    if (!data || !targ) {
+        fprintf(stderr, "bench_model: cannot allocate the 16000-sample shard\n");
+        exit(1);
+    }
+    fill(data, G * S, 11, -0.5, 0.5);
+    fill(targ, G * S, 12, 0.1, 1.0);
+    long rss_data = maxrss_kib();
+    bench_model bm;
+    bm_init(&bm, &a, B);
+    int steps = 0;
+    double t0 = now();
+    for (int off = 0; off + B <= S && (now() - t0 < opt.seconds || steps < 3); off += B, steps++)
+        train_step(&bm, B, data + (size_t)off * G, targ + (size_t)off * G);
+    long rss = maxrss_kib();
+    printf("{\"config\":\"ks2d_memory\",\"backend\":\"%s\",\"threads\":%d,\"batch\":%d,"
+           "\"samples\":%d,\"params\":%zu,\"steps\":%d,\"data_mib\":%.1f,"
+           "\"rss_start_mib\":%.1f,\"rss_after_data_mib\":%.1f,\"peak_rss_mib\":%.1f}\n",
+           bm.be->ops->name, nthreads(), B, S, mnnh_model_nparams(bm.model), steps,
+           2.0 * G * S * 4 / 1048576.0, rss0 / 1024.0, rss_data / 1024.0, rss / 1024.0);
+    bm_free(&bm);
+    free(data);
+    free(targ);
+}
+
+/* Time per training sample and parameter count against N. */
+static void run_scaling(void) {
+    struct { int dim, L, m, r; } sizes[] = {
+        {1, 6, 5, 6}, {1, 7, 5, 6}, {1, 8, 5, 6}, {1, 9, 5, 6}, {1, 10, 5, 6}, {1, 11, 5, 6},
+        {1, 12, 5, 6}, {2, 4, 4, 10}, {2, 5, 4, 10}, {2, 6, 4, 10}, {2, 7, 4, 10},
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        mnnh_arch a;
+        mnnh_arch_set(&a, sizes[i].dim, sizes[i].L, sizes[i].m, sizes[i].r, 6, MNNH_CNN);
+        size_t G = mnnh_arch_grid_size(&a);
+        /* about 4 M grid points per batch, between 4 and 160 samples */
+        int B = (int)(4194304 / G);
+        if (B > 160) B = 160;
+        if (B < 4) B = 4;
+        bench_model bm;
+        bm_init(&bm, &a, B);
+        double train = time_train(&bm, B, opt.seconds);
+        double infer = time_infer(&bm, B, opt.seconds / 2);
+        double nlogn = (double)G * log2((double)G);
+        printf("{\"config\":\"scaling\",\"dim\":%d,\"N\":%d,\"L\":%d,\"m\":%d,\"r\":%d,\"K\":6,"
+               "\"grid\":%zu,\"NlogN\":%.0f,\"params\":%zu,\"backend\":\"%s\",\"threads\":%d,"
+               "\"batch\":%d,\"train_s_per_sample\":%.4e,\"infer_s_per_sample\":%.4e,"
+               "\"forward_mflop_per_sample\":%.3f}\n",
+               a.dim, a.N, a.L, a.m, a.r, G, nlogn, mnnh_model_nparams(bm.model),
+               bm.be->ops->name, nthreads(), B, 1.0 / train, 1.0 / infer,
+               mnnh_model_forward_flops(bm.model) * 1e-6);
+        fflush(stdout);
+        bm_free(&bm);
+    }
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: bench_model [--backend cpu|ref] [--threads T] [--seconds S]\n"
+            "                   [--config ks2d|ks1d|ks1d_lc] [--train-batch B] [--infer-batch B]\n"
+            "                   [--no-sgemm] [--memory] [--scaling]\n"
+            "Prints one JSON line per configuration. Set OPENBLAS_CORETYPE=SkylakeX on\n"
+            "AVX-512 machines that OpenBLAS 0.3.21 does not recognise.\n");
+}
+
+int main(int argc, char **argv) {
+    int mode = 0; /* 0 throughput, 1 memory, 2 scaling */
+    static const struct option lo[] = {
+        {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
+        {"seconds", required_argument, 0, 's'}, {"config", required_argument, 0, 'c'},
+        {"train-batch", required_argument, 0, 'B'}, {"infer-batch", required_argument, 0, 'I'},
+        {"no-sgemm", no_argument, 0, 'n'}, {"memory", no_argument, 0, 'M'},
+        {"scaling", no_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'b': opt.backend = optarg; break;
+        case 't': opt.threads = atoi(optarg); break;
+        case 's': opt.seconds = atof(optarg); break;
+        case 'c': opt.config = optarg; break;
+        case 'B': opt.train_batch = atoi(optarg); break;
+        case 'I': opt.infer_batch = atoi(optarg); break;
+        case 'n': opt.sgemm = 0; break;
+        case 'M': mode = 1; break;
+        case 'S': mode = 2; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (opt.train_batch < 1 || opt.infer_batch < 1 || !(opt.seconds > 0)) {
+        usage(stderr);
+        return 2;
+    }
+    if (opt.threads > 0) {
+#ifdef _OPENMP
+        omp_set_num_threads(opt.threads);
+#endif
+    }
+    int T = nthreads();
+    openblas_set_num_threads(T);
+    const char *core = openblas_get_corename();
+    if (cpu_has_avx512() && core &&
+        (!strcasecmp(core, "Prescott") || !strcasecmp(core, "Nehalem") ||
+         !strcasecmp(core, "Core2") || !strcasecmp(core, "Katmai") ||
+         !strcasecmp(core, "Sandybridge") || !strcasecmp(core, "Haswell")))
+        fprintf(stderr,
+                "bench_model: warning: OpenBLAS runs its '%s' kernels on an AVX-512 CPU; "
+                "the SGEMM roof is understated. Set OPENBLAS_CORETYPE=SkylakeX.\n",
+                core);
+    if (mode == 1) {
+        run_memory();
+        return 0;
+    }
+    if (mode == 2) {
+        run_scaling();
+        return 0;
+    }
+    double roof = opt.sgemm ? sgemm_gflops(T, opt.seconds < 1 ? opt.seconds : 1.0) : 0;
+    int ran = 0;
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        if (opt.config && strcmp(opt.config, configs[i].name)) continue;
+        run_config(&configs[i], roof, core ? core : "unknown");
+        ran++;
+    }
+    if (!ran) {
+        fprintf(stderr, "bench_model: unknown --config '%s'\n", opt.config);
+        return 2;
+    }
+    return 0;
+}
