@@ -447,8 +447,11 @@ static void train_progress(trainer *t, int force) {
 
 /* ---------------------------------------------------------- epoch end */
 
+/* constant and step follow --lr (so a resumed run may change it); plateau
+ * keeps its reduced lr in the checkpoint's state. */
 static void train_schedule_epoch(trainer *t) {
-    if (t->schedule == MNNH_LR_STEP)
+    if (t->schedule == MNNH_LR_CONSTANT) t->state.lr = t->cfg->lr;
+    else if (t->schedule == MNNH_LR_STEP)
         t->state.lr = t->cfg->lr * pow(t->cfg->lr_gamma, (double)(t->state.epoch / t->cfg->lr_step));
     if (t->state.lr < t->cfg->lr_min) t->state.lr = t->cfg->lr_min;
     t->opt->h.lr = t->state.lr;
