@@ -267,5 +267,5 @@ int main(void) {
         cmocka_unit_test(test_table_layout), cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_variant_names), cmocka_unit_test(test_invalid),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN(tests);
 }

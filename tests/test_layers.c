@@ -484,5 +484,5 @@ int main(void) {
         cmocka_unit_test(test_density_hand),
         cmocka_unit_test(test_density_fd),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN(tests);
 }

@@ -273,6 +273,11 @@ static TU_UNUSED void naive_scatter_add(const mnnh_geom *g, int B, const double 
     }
 }
 
+/* Run a group; TU_FILTER=pattern selects tests by name (cmocka's filter). */
+#define TU_RUN(tests)                                                   \
+    (getenv("TU_FILTER") ? cmocka_set_test_filter(getenv("TU_FILTER")) : (void)0, \
+     cmocka_run_group_tests(tests, NULL, NULL))
+
 static TU_UNUSED void tu_f2d(const float *x, double *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = x[i];
 }
