@@ -152,7 +152,7 @@ static void train_remove_stale_tmp(const char *dir) {
 static mnnh_status train_prepare_dir(trainer *t) {
     const char *dir = t->cfg->out_dir;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return mnnh_error_set(errno == EACCES || errno == EROFS ? MNNH_ERR_ARG : MNNH_ERR_IO,
+        return mnnh_error_set(MNNH_ERR_ARG,
                               "--out %s: cannot create the run directory: %s", dir, strerror(errno));
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
@@ -539,12 +539,14 @@ static mnnh_status train_end_epoch(trainer *t, const step_times *tm, double epoc
     if (t->c->rank == 0) {
         t->metrics.r[t->metrics.n - 1].ckpt_s = r.ckpt_s;
         train_write_metrics_line(t, &r);
+        char valid[64] = "not run this epoch";
+        if (isfinite(r.valid_rel_err))
+            snprintf(valid, sizeof valid, "%.4e%s", r.valid_rel_err, improved ? " (best)" : "");
         fprintf(stderr,
-                "mnnh train: epoch %lld/%d: train loss %.4e rel_err %.4e | valid rel_err %s%.4e%s | "
+                "mnnh train: epoch %lld/%d: train loss %.4e rel_err %.4e | valid rel_err %s | "
                 "lr %.3g | %.0f samples/s | %.1f s\n",
-                (long long)r.epoch, cfg->epochs, r.train_loss, r.train_rel_err,
-                isfinite(r.valid_rel_err) ? "" : "(not run) ", isfinite(r.valid_rel_err) ? r.valid_rel_err : 0.0,
-                improved ? " (best)" : "", r.lr, r.samples_per_s, r.seconds);
+                (long long)r.epoch, cfg->epochs, r.train_loss, r.train_rel_err, valid, r.lr,
+                r.samples_per_s, r.seconds);
         fflush(stderr);
     }
     return MNNH_OK;
