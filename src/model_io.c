@@ -236,14 +236,17 @@ static mnnh_status attr_write_float(hid_t loc, const char *name, float v) {
     return attr_write(loc, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0, &v);
 }
 
-/* Variable-length UTF-8, which h5py reads back as a Python str. */
+/* Fixed-length, null-terminated ASCII. Not variable-length: those live in
+ * the global heap, which has no checksum, and a corrupted heap entry makes
+ * HDF5 1.10 hang or crash on read; a fixed-length value sits in the
+ * checksummed object header. (h5py reads it as bytes: .decode().) */
 mnnh_status mnnh_h5_attr_write_string(hid_t loc, const char *name, const char *s) {
     hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+    if (t < 0 || H5Tset_size(t, strlen(s) + 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0) {
         if (t >= 0) H5Tclose(t);
         return h5_fail(MNNH_ERR_INTERNAL, "cannot build the string type");
     }
-    mnnh_status st = attr_write(loc, name, t, t, 0, &s);
+    mnnh_status st = attr_write(loc, name, t, t, 0, s);
     H5Tclose(t);
     return st;
 }

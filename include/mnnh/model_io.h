@@ -58,7 +58,8 @@ const char *mnnh_h5_error_detail(char *buf, size_t len);
 mnnh_status mnnh_h5_create_f32(hid_t loc, const char *name, int ndims, const hsize_t *dims,
                                hsize_t chunk_rows, hid_t *dset);
 
-/* Write a scalar variable-length UTF-8 string attribute (h5py reads a str). */
+/* Write a scalar fixed-length ASCII string attribute (checksummed with the
+ * object header, unlike variable-length strings; h5py reads bytes). */
 mnnh_status mnnh_h5_attr_write_string(hid_t loc, const char *name, const char *value);
 
 /* Write the hyperparameters (dim, N, L, m, r, K, variant, nb_ad, nb) and, when
