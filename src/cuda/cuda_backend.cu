@@ -17,9 +17,19 @@
  *   (deterministic with one stream; TF32 is never enabled);
  * - element ops (affine, NAdam) use explicitly rounded intrinsics so that nvcc
  *   does not contract them into FMAs: they match the C reference bit for bit.
- * Errors become mnnh_status MNNH_ERR_BACKEND with a message naming the call. */
+ * Errors become mnnh_status MNNH_ERR_BACKEND with a message naming the call.
+ *
+ * Built with -DMNNH_CUDA_EMULATE by a host C++ compiler (src/cuda/emu/), the
+ * same kernels run serially on the CPU (one thread per block for the block
+ * reductions, an exact replay of the warp shuffle tree) so that test_cuda can
+ * check the index arithmetic where no GPU exists. */
+#ifdef MNNH_CUDA_EMULATE
+/* host emulation for checking the index arithmetic without a GPU (emu/) */
+#include "emu/cuda_emu.h"
+#else
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
+#endif
 
 #include <cfloat>
 #include <cstdio>
@@ -164,7 +174,16 @@ __device__ __forceinline__ void term_bi(const dgeom &g, ll p, ll r, ll *b, int *
     for (ll idx = (ll)blockIdx.x * blockDim.x + threadIdx.x; idx < (total);        \
          idx += (ll)blockDim.x * gridDim.x)
 
-enum { THREADS = 256, MAX_BLOCKS = 1 << 20 };
+#ifdef MNNH_CUDA_EMULATE
+enum { THREADS = 256, MAX_BLOCKS = 1 << 20, RED_THREADS = 1 };
+#define KLAUNCH(kernel, nblocks, nthreads, stream, ...) \
+    emu_launch((nblocks), (nthreads), [&]() { kernel(__VA_ARGS__); })
+#else
+/* RED_THREADS: block size of the per-sample reductions (a power of two) */
+enum { THREADS = 256, MAX_BLOCKS = 1 << 20, RED_THREADS = 256 };
+#define KLAUNCH(kernel, nblocks, nthreads, stream, ...) \
+    kernel<<<(nblocks), (nthreads), 0, (stream)>>>(__VA_ARGS__)
+#endif
 
 static unsigned blocks_for(ll threads_needed) {
     ll b = (threads_needed + THREADS - 1) / THREADS;
@@ -177,6 +196,7 @@ static unsigned blocks_for(ll threads_needed) {
 /* grad[q] += sum_{r < R} f(q, r) for q < nparam; one warp per q. Lane l sums
  * r = l, l+32, ... in order, then a fixed shuffle tree: the result depends on
  * nothing but the data (not on scheduling or grid size). */
+#ifndef MNNH_CUDA_EMULATE
 template <class F>
 __global__ void k_param_reduce(F f, ll nparam, ll R, float *grad) {
     ll warp = ((ll)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
@@ -189,11 +209,33 @@ __global__ void k_param_reduce(F f, ll nparam, ll R, float *grad) {
         if (lane == 0) grad[q] += acc;
     }
 }
+enum { PARAM_THREADS_PER_Q = 32 };
+#else
+/* the same arithmetic, serially: lane partials, then the shuffle-down tree
+ * (a lane whose source is out of range reads its own value) */
+template <class F>
+__global__ void k_param_reduce(F f, ll nparam, ll R, float *grad) {
+    GRID_LOOP(q, nparam) {
+        float lane[32], next[32];
+        for (int l = 0; l < 32; l++) {
+            lane[l] = 0.0f;
+            for (ll r = l; r < R; r += 32) lane[l] += f(q, r);
+        }
+        for (int off = 16; off > 0; off >>= 1) {
+            for (int l = 0; l < 32; l++) next[l] = lane[l] + (l + off < 32 ? lane[l + off] : lane[l]);
+            memcpy(lane, next, sizeof lane);
+        }
+        grad[q] += lane[0];
+    }
+}
+enum { PARAM_THREADS_PER_Q = 1 };
+#endif
 
 template <class F>
 static mnnh_status param_reduce(mnnh_backend *be, F f, ll nparam, ll R, float *grad) {
     if (nparam <= 0) return MNNH_OK;
-    k_param_reduce<F><<<blocks_for(nparam * 32), THREADS, 0, CTX(be)->stream>>>(f, nparam, R, grad);
+    KLAUNCH(k_param_reduce<F>, blocks_for(nparam * PARAM_THREADS_PER_Q), THREADS, CTX(be)->stream, f,
+            nparam, R, grad);
     LAUNCH_CHECK("param_reduce");
     return MNNH_OK;
 }
@@ -437,7 +479,7 @@ __global__ void k_fill_bias(ll total, ll P, int C, const float *bias, float *out
     do {                                                                             \
         ll total_ = (total);                                                         \
         if (total_ > 0) {                                                            \
-            kernel<<<blocks_for(total_), THREADS, 0, CTX(be)->stream>>>(__VA_ARGS__); \
+            KLAUNCH(kernel, blocks_for(total_), THREADS, CTX(be)->stream, __VA_ARGS__); \
             LAUNCH_CHECK(#kernel);                                                   \
         }                                                                            \
     } while (0)
@@ -558,7 +600,7 @@ __global__ void k_affine(ll n, const float *x, float scale, float shift, float *
     GRID_LOOP(i, n) y[i] = __fadd_rn(__fmul_rn(x[i], scale), shift);
 }
 
-/* Sum of v over the block (blockDim.x == THREADS, a power of two), in a fixed
+/* Sum of v over the block (blockDim.x == RED_THREADS, a power of two), in a fixed
  * order; every thread gets the result. */
 __device__ double block_sum(double v, double *sh) {
     sh[threadIdx.x] = v;
@@ -575,7 +617,7 @@ __device__ double block_sum(double v, double *sh) {
 /* One block per sample. */
 __global__ void k_density_fwd(ll len, const float *y, float ne, float cell_volume, float *rho,
                               float *sums) {
-    __shared__ double sh[THREADS];
+    __shared__ double sh[RED_THREADS];
     ll b = blockIdx.x;
     const float *yb = y + b * len;
     double s = 0;
@@ -591,7 +633,7 @@ __global__ void k_density_fwd(ll len, const float *y, float ne, float cell_volum
 
 __global__ void k_density_bwd(ll len, const float *y, const float *sums, float ne,
                               float cell_volume, const float *drho, float *dy) {
-    __shared__ double sh[THREADS];
+    __shared__ double sh[RED_THREADS];
     ll b = blockIdx.x;
     const float *yb = y + b * len, *db = drho + b * len;
     float *dyb = dy + b * len;
@@ -611,7 +653,7 @@ __global__ void k_density_bwd(ll len, const float *y, const float *sums, float n
 
 __global__ void k_relerr(ll len, const float *pred, const float *target, float *err2,
                          float *dpred, float grad_scale) {
-    __shared__ double sh[THREADS];
+    __shared__ double sh[RED_THREADS];
     ll b = blockIdx.x;
     const float *p = pred + b * len, *t = target + b * len;
     double num = 0, den = 0;
@@ -658,7 +700,7 @@ static mnnh_status cu_affine(mnnh_backend *be, size_t n, const float *x, float s
 static mnnh_status cu_density_fwd(mnnh_backend *be, int B, size_t len, const float *y, float ne,
                                   float cell_volume, float *rho, float *sums) {
     if (B <= 0) return MNNH_OK;
-    k_density_fwd<<<B, THREADS, 0, CTX(be)->stream>>>((ll)len, y, ne, cell_volume, rho, sums);
+    KLAUNCH(k_density_fwd, B, RED_THREADS, CTX(be)->stream, (ll)len, y, ne, cell_volume, rho, sums);
     LAUNCH_CHECK("k_density_fwd");
     return MNNH_OK;
 }
@@ -668,7 +710,8 @@ static mnnh_status cu_density_bwd(mnnh_backend *be, int B, size_t len, const flo
                                   float cell_volume, const float *drho, float *dy) {
     (void)rho;
     if (B <= 0) return MNNH_OK;
-    k_density_bwd<<<B, THREADS, 0, CTX(be)->stream>>>((ll)len, y, sums, ne, cell_volume, drho, dy);
+    KLAUNCH(k_density_bwd, B, RED_THREADS, CTX(be)->stream, (ll)len, y, sums, ne, cell_volume, drho,
+            dy);
     LAUNCH_CHECK("k_density_bwd");
     return MNNH_OK;
 }
@@ -676,7 +719,7 @@ static mnnh_status cu_density_bwd(mnnh_backend *be, int B, size_t len, const flo
 static mnnh_status cu_relerr(mnnh_backend *be, int B, size_t len, const float *pred,
                              const float *target, float *err2, float *dpred, float grad_scale) {
     if (B <= 0) return MNNH_OK;
-    k_relerr<<<B, THREADS, 0, CTX(be)->stream>>>((ll)len, pred, target, err2, dpred, grad_scale);
+    KLAUNCH(k_relerr, B, RED_THREADS, CTX(be)->stream, (ll)len, pred, target, err2, dpred, grad_scale);
     LAUNCH_CHECK("k_relerr");
     return MNNH_OK;
 }
