@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -23,8 +24,17 @@
 
 static int rank, size;
 
-/* Samples/s of `mnnh generate` for (dim, N, S); mean solver iterations out. */
-static double bench_generate(int dim, int N, int64_t S, double *iters) {
+/* CPU seconds of this process: on a shared machine, wall time measures the
+ * other users' load too; CPU time per sample projects to idle cores. */
+static double cpu_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+/* Samples/s of `mnnh generate` for (dim, N, S); mean solver iterations and
+ * CPU milliseconds per sample (summed over ranks) out. */
+static double bench_generate(int dim, int N, int64_t S, double *iters, double *cpu_ms) {
     char path[128], grid[16], samples[32], d[8];
     int pid = (int)getpid();
     MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD); /* one name on every rank */
@@ -35,10 +45,13 @@ static double bench_generate(int dim, int N, int64_t S, double *iters) {
     char *argv[] = {"generate", "--equation", "ks", "--dim", d, "--grid", grid, "--samples", samples,
                     "--n-g", "2", "--seed", "1", "--quiet", "--force", "--out", path, NULL};
     MPI_Barrier(MPI_COMM_WORLD);
-    double t0 = MPI_Wtime();
+    double t0 = MPI_Wtime(), c0 = cpu_s();
     int rc = mnnh_cmd_generate((int)(sizeof argv / sizeof argv[0]) - 1, argv);
+    double c = cpu_s() - c0, csum = 0;
     MPI_Barrier(MPI_COMM_WORLD);
     double t = MPI_Wtime() - t0;
+    MPI_Allreduce(&c, &csum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    *cpu_ms = 1e3 * csum / S;
     *iters = 0;
     if (rc != 0) {
         if (rank == 0) fprintf(stderr, "bench_generate: mnnh generate failed (%d)\n", rc);
@@ -59,42 +72,54 @@ static double bench_generate(int dim, int N, int64_t S, double *iters) {
     return S / t;
 }
 
-/* Samples/s of the dense solve, k samples on every rank at once. */
-static double bench_dense(int dim, int N, int k) {
+/* Samples/s of the dense solve, k samples on every rank at once; CPU ms per sample out. */
+static double bench_dense(int dim, int N, int k, double *cpu_ms) {
     mnnh_ks_params p;
     mnnh_ks_params_preset(&p, "paper", dim);
     p.N = N;
     int64_t n = mnnh_ks_grid_size(&p);
     double *V = malloc(n * sizeof(double)), *rho = malloc(n * sizeof(double));
-    double c[4], dep[2];
+    double centres[4], dep[2];
     MPI_Barrier(MPI_COMM_WORLD);
-    double t0 = MPI_Wtime();
+    double t0 = MPI_Wtime(), c0 = cpu_s();
     for (int i = 0; i < k; i++) {
-        mnnh_ks_wells(&p, 1, rank * k + i, c, dep);
-        mnnh_ks_potential(&p, c, dep, V);
+        mnnh_ks_wells(&p, 1, rank * k + i, centres, dep);
+        mnnh_ks_potential(&p, centres, dep, V);
         if (mnnh_ks_dense(&p, V, rho, NULL) != MNNH_OK) {
             fprintf(stderr, "dense: %s\n", mnnh_error_msg());
             MPI_Abort(MPI_COMM_WORLD, 1);
         }
     }
+    double c = cpu_s() - c0, csum = 0;
     MPI_Barrier(MPI_COMM_WORLD);
     double t = MPI_Wtime() - t0;
+    MPI_Allreduce(&c, &csum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    *cpu_ms = 1e3 * csum / ((double)k * size);
     free(V);
     free(rho);
     return (double)k * size / t;
 }
 
 static void report(int dim, int N, int64_t S, int dense_k) {
-    double iters, rate = bench_generate(dim, N, S, &iters);
-    double dense = bench_dense(dim, N, dense_k);
+    double iters, cpu, dcpu, load[1] = {0};
+    double rate = bench_generate(dim, N, S, &iters, &cpu);
+    double dense = bench_dense(dim, N, dense_k, &dcpu);
     if (rank)
         return;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", load) != 1) load[0] = -1;
+        fclose(f);
+    }
+    /* wall: as measured here; cpu: CPU time per sample, which projects the
+     * 20000-sample set onto `size` idle cores as 20000 * cpu / size. */
     printf("{\"bench\":\"generate\",\"equation\":\"ks\",\"preset\":\"paper\",\"dim\":%d,\"N\":%d,\"n_g\":2,"
-           "\"ranks\":%d,\"samples\":%lld,\"samples_per_s\":%.2f,\"iterations_per_sample\":%.2f,"
-           "\"dense_samples\":%d,\"dense_samples_per_s\":%.4f,\"speedup_vs_dense\":%.1f,"
-           "\"projected_s_for_20000\":%.1f,\"blas_core\":\"%s\"}\n",
-           dim, N, size, (long long)S, rate, iters, dense_k * size, dense, rate / dense, 20000.0 / rate,
-           openblas_get_corename());
+           "\"ranks\":%d,\"samples\":%lld,\"samples_per_s\":%.2f,\"cpu_ms_per_sample\":%.2f,"
+           "\"iterations_per_sample\":%.2f,\"dense_samples\":%d,\"dense_samples_per_s\":%.4f,"
+           "\"dense_cpu_ms_per_sample\":%.1f,\"speedup_vs_dense\":%.1f,\"cpu_speedup_vs_dense\":%.1f,"
+           "\"wall_s_for_20000\":%.1f,\"idle_cores_s_for_20000\":%.1f,\"loadavg\":%.2f,\"blas_core\":\"%s\"}\n",
+           dim, N, size, (long long)S, rate, cpu, iters, dense_k * size, dense, dcpu, rate / dense, dcpu / cpu,
+           20000.0 / rate, 20000.0 * cpu / 1e3 / size, load[0], openblas_get_corename());
     fflush(stdout);
 }
 
