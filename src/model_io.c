@@ -67,6 +67,8 @@ static const char *h5_name(hid_t loc, char *buf, size_t len) {
 
 /* ---------------------------------------------------------------- files */
 
+static hid_t h5_untimed_plist(hid_t cls);
+
 mnnh_status mnnh_h5_open_read(const char *path, hid_t *file) {
     *file = H5I_INVALID_HID;
     mnnh_h5_quiet();
@@ -125,10 +127,13 @@ mnnh_status mnnh_h5_atomic_open(mnnh_h5_atomic *a, const char *path) {
         H5Pclose(fapl);
         return h5_fail(MNNH_ERR_INTERNAL, "cannot set HDF5 file access properties");
     }
-    a->file = H5Fcreate(a->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    /* The file creation list also creates the root group: no times there. */
+    hid_t fcpl = h5_untimed_plist(H5P_FILE_CREATE);
+    a->file = fcpl < 0 ? H5I_INVALID_HID : H5Fcreate(a->tmp, H5F_ACC_TRUNC, fcpl, fapl);
     mnnh_status st = MNNH_OK;
     if (a->file < 0) /* before H5Pclose, which would clear HDF5's error stack */
         st = h5_fail(MNNH_ERR_IO, "%s: cannot create temporary file %s", path, a->tmp);
+    if (fcpl >= 0) H5Pclose(fcpl);
     H5Pclose(fapl);
     return st;
 }
@@ -168,6 +173,44 @@ void mnnh_h5_atomic_abort(mnnh_h5_atomic *a) {
 
 /* ---------------------------------------------------------------- datasets */
 
+/* Object creation properties without modification times, so that the same
+ * model gives a byte-identical file. */
+static hid_t h5_untimed_plist(hid_t cls) {
+    hid_t p = H5Pcreate(cls);
+    if (p >= 0 && H5Pset_obj_track_times(p, 0) < 0) {
+        H5Pclose(p);
+        return H5I_INVALID_HID;
+    }
+    return p;
+}
+
+/* Create a group without modification times. */
+static hid_t h5_group_create(hid_t loc, const char *name) {
+    hid_t gcpl = h5_untimed_plist(H5P_GROUP_CREATE);
+    if (gcpl < 0) return H5I_INVALID_HID;
+    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    H5Pclose(gcpl);
+    return g;
+}
+
+/* Create the missing parent groups of a relative path "a/b/name". */
+static herr_t h5_make_parents(hid_t loc, const char *name) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", name);
+    for (char *p = strchr(buf, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        htri_t ex = H5Lexists(loc, buf, H5P_DEFAULT);
+        if (ex < 0) return -1;
+        if (!ex) {
+            hid_t g = h5_group_create(loc, buf);
+            if (g < 0) return -1;
+            H5Gclose(g);
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
 mnnh_status mnnh_h5_create_f32(hid_t loc, const char *name, int ndims, const hsize_t *dims,
                                hsize_t chunk_rows, hid_t *dset) {
     hsize_t chunk[MNNH_MAX_DIMS + 1] = {0};
@@ -189,20 +232,19 @@ mnnh_status mnnh_h5_create_f32(hid_t loc, const char *name, int ndims, const hsi
     }
     mnnh_status st = MNNH_OK;
     hid_t space = H5Screate_simple(ndims, dims, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    if (space < 0 || dcpl < 0 || lcpl < 0 || H5Pset_chunk(dcpl, ndims, chunk) < 0 ||
-        H5Pset_fletcher32(dcpl) < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0) {
+    hid_t dcpl = h5_untimed_plist(H5P_DATASET_CREATE);
+    if (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, ndims, chunk) < 0 ||
+        H5Pset_fletcher32(dcpl) < 0) {
         st = h5_fail(MNNH_ERR_INTERNAL, "cannot set up dataset creation properties");
     } else {
-        *dset = H5Dcreate2(loc, name, H5T_IEEE_F32LE, space, lcpl, dcpl, H5P_DEFAULT);
+        if (h5_make_parents(loc, name) >= 0)
+            *dset = H5Dcreate2(loc, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         if (*dset < 0) {
             char fn[1024];
             st = h5_fail(MNNH_ERR_IO, "%s: cannot create dataset %s", h5_name(loc, fn, sizeof fn),
                      name);
         }
     }
-    if (lcpl >= 0) H5Pclose(lcpl);
     if (dcpl >= 0) H5Pclose(dcpl);
     if (space >= 0) H5Sclose(space);
     return st;
@@ -278,7 +320,7 @@ mnnh_status mnnh_model_write_h5(hid_t file, mnnh_model *model) {
     const mnnh_param_table *tab = mnnh_model_table(model);
     char fn[1024];
     mnnh_h5_quiet();
-    hid_t g = H5Gcreate2(file, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = h5_group_create(file, "model");
     if (g < 0) {
         return h5_fail(MNNH_ERR_IO, "%s: cannot create group /model", h5_name(file, fn, sizeof fn));
     }
