@@ -212,14 +212,14 @@ static mnnh_status ck_write_groups(hid_t file, const mnnh_ckpt *ck) {
 mnnh_status mnnh_ckpt_write(const char *path, const mnnh_ckpt *ck) {
     mnnh_h5_atomic a;
     mnnh_status st = mnnh_h5_atomic_open(&a, path);
-    if (st) return mnnh_error_prefix(st, "checkpoint %s: ", path);
+    if (st) return mnnh_error_prefix(st, "checkpoint %s", path);
     st = ck_write_groups(a.file, ck);
     if (st) {
         mnnh_h5_atomic_abort(&a);
-        return mnnh_error_prefix(st, "writing checkpoint %s: ", path);
+        return mnnh_error_prefix(st, "writing checkpoint %s", path);
     }
     st = mnnh_h5_atomic_commit(&a);
-    if (st) return mnnh_error_prefix(st, "committing checkpoint %s: ", path);
+    if (st) return mnnh_error_prefix(st, "committing checkpoint %s", path);
     return MNNH_OK;
 }
 
@@ -365,7 +365,7 @@ mnnh_status mnnh_ckpt_resolve(const char *dir, const char *resume, mnnh_ckpt_dat
     *found = 0;
     if (strcmp(resume, "auto") != 0) {
         mnnh_status st = mnnh_ckpt_read(resume, d);
-        if (st) return mnnh_error_prefix(st == MNNH_ERR_IO ? st : MNNH_ERR_ARG, "--resume %s: ", resume);
+        if (st) return mnnh_error_prefix(st == MNNH_ERR_IO ? st : MNNH_ERR_ARG, "--resume %s", resume);
         snprintf(chosen, chosen_len, "%s", resume);
         *found = 1;
         return MNNH_OK;

@@ -89,7 +89,7 @@ static mnnh_status validate_model(const validate_args *va, mnnh_comm *c, mnnh_ba
                                   mnnh_model **model) {
     MNNH_TRY(mnnh_comm_backend_create(c, va->backend, be, NULL, 0));
     mnnh_status st = mnnh_model_load(va->model_path, *be, model);
-    if (st) st = mnnh_error_prefix(st, "--model ");
+    if (st) st = mnnh_error_prefix(st, "--model");
     if (!st) st = mnnh_model_reserve(*model, va->batch);
     return mnnh_comm_agree(c, st);
 }

@@ -201,9 +201,15 @@ static mnnh_status shard_precheck(mnnh_shard *sh, const char *path, const char *
     hid_t f;
     /* gives the precise message (missing, unreadable, not HDF5, truncated) */
     mnnh_status st = mnnh_h5_open_read(path, &f);
-    if (st) return mnnh_error_prefix(st, "%s ", opt);
+    if (st) return mnnh_error_prefix(st, "%s", opt);
     H5Fclose(f);
     return MNNH_OK;
+}
+
+/* Name the option in a local failure, then agree on it across ranks. */
+static mnnh_status shard_agree(const mnnh_comm *c, const char *opt, mnnh_status st) {
+    if (st && strncmp(mnnh_error_msg(), opt, strlen(opt)) != 0) mnnh_error_prefix(st, "%s", opt);
+    return mnnh_comm_agree(c, st);
 }
 
 mnnh_status mnnh_shard_probe(const char *path, const char *opt, int *dim, int *N) {
@@ -245,14 +251,14 @@ mnnh_status mnnh_shard_load(mnnh_shard *sh, const mnnh_comm *c, const char *path
     sh->N = arch->N;
     sh->grid = mnnh_arch_grid_size(arch);
     shard_h5 h = {.fapl = -1, .file = -1, .dxpl = -1, .dset = {-1, -1}};
-    st = mnnh_comm_agree(c, shard_open(sh, c, &h));
-    if (!st) st = mnnh_comm_agree(c, shard_check(sh, c, &h, opt, arch, with_output));
+    st = shard_agree(c, opt, shard_open(sh, c, &h));
+    if (!st) st = shard_agree(c, opt, shard_check(sh, c, &h, opt, arch, with_output));
     /* the read is collective: every rank gets here or none does */
-    if (!st) st = mnnh_comm_agree(c, shard_read(sh, &h, with_output));
+    if (!st) st = shard_agree(c, opt, shard_read(sh, &h, with_output));
     if (!st) {
         st = shard_check_finite(sh, sh->input, "input");
         if (!st && with_output) st = shard_check_finite(sh, sh->output, "output");
-        st = mnnh_comm_agree(c, st);
+        st = shard_agree(c, opt, st);
     }
     shard_h5_close(&h);
     if (st) mnnh_shard_free(sh);

@@ -124,7 +124,7 @@ static mnnh_status train_check_options(trainer *t) {
     mnnh_arch_set(&t->arch, dim, cfg->L, cfg->m, cfg->r, cfg->K, v);
     t->arch.nb_ad = cfg->nb_ad;
     mnnh_status st = mnnh_arch_validate(&t->arch);
-    if (st) return mnnh_error_prefix(st, "model (--L %d --m %d --r %d --K %d): ", cfg->L, cfg->m, cfg->r, cfg->K);
+    if (st) return mnnh_error_prefix(st, "model (--L %d --m %d --r %d --K %d)", cfg->L, cfg->m, cfg->r, cfg->K);
     if (N != t->arch.N)
         return mnnh_error_set(MNNH_ERR_ARG,
                               "--train %s: the grid has N = %d points per axis but the model has "
