@@ -7,18 +7,121 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- tall-skinny kernels ----
+ * Every product on length-n vectors goes through these two kernels instead of
+ * BLAS: they are the hot path of the generator, and Debian's OpenBLAS picks
+ * generic SSE3 kernels on CPUs it does not recognise. target_clones compiles
+ * them for AVX-512, AVX+FMA and baseline x86-64 and picks at load time. The
+ * summation order is fixed (8 lanes, reduced in a fixed tree; combinations
+ * summed row by row), so the AVX-512 and AVX+FMA clones give the same bits. */
+#pragma GCC diagnostic ignored "-Wpsabi" /* v8d helpers are inlined into each clone */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+/* "fma" is AVX + FMA: it contracts like the AVX-512 clone, so both give the same bits. */
+#define TALL_CLONES __attribute__((target_clones("avx512f", "fma", "default")))
+#else
+#define TALL_CLONES
+#endif
+
+/* Eight doubles: one zmm, two ymm or four xmm registers depending on the clone. */
+typedef double v8d __attribute__((vector_size(64)));
+
+static inline v8d v8_load(const double *p) {
+    v8d v;
+    memcpy(&v, p, sizeof v); /* unaligned */
+    return v;
+}
+
+static inline double v8_sum(v8d v) {
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+/* C[i * ldc + j] = sum_k A[i][k] B[j][k], rows of length K, in 4 x 2 blocks of
+ * eight-lane accumulators. With sym (A == B) blocks below the diagonal are
+ * skipped and mirrored (the products and their order are the same). */
+TALL_CLONES
+static void tall_abt(int M, int Nn, int K, const double *A, const double *B, double *C, int ldc, int sym) {
+    for (int i0 = 0; i0 < M; i0 += 4)
+        for (int j0 = 0; j0 < Nn; j0 += 2) {
+            if (sym && j0 + 2 <= i0) continue;
+            const double *a0 = A + (size_t)(i0 < M ? i0 : M - 1) * K;
+            const double *a1 = A + (size_t)(i0 + 1 < M ? i0 + 1 : M - 1) * K;
+            const double *a2 = A + (size_t)(i0 + 2 < M ? i0 + 2 : M - 1) * K;
+            const double *a3 = A + (size_t)(i0 + 3 < M ? i0 + 3 : M - 1) * K;
+            const double *b0 = B + (size_t)j0 * K, *b1 = B + (size_t)(j0 + 1 < Nn ? j0 + 1 : Nn - 1) * K;
+            v8d c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+            int k = 0;
+            for (; k + 8 <= K; k += 8) {
+                v8d x0 = v8_load(b0 + k), x1 = v8_load(b1 + k), y;
+                y = v8_load(a0 + k); c00 += y * x0; c01 += y * x1;
+                y = v8_load(a1 + k); c10 += y * x0; c11 += y * x1;
+                y = v8_load(a2 + k); c20 += y * x0; c21 += y * x1;
+                y = v8_load(a3 + k); c30 += y * x0; c31 += y * x1;
+            }
+            double t[4][2] = {{v8_sum(c00), v8_sum(c01)}, {v8_sum(c10), v8_sum(c11)},
+                              {v8_sum(c20), v8_sum(c21)}, {v8_sum(c30), v8_sum(c31)}};
+            const double *a[4] = {a0, a1, a2, a3}, *b[2] = {b0, b1};
+            for (int r = 0; r < 4 && i0 + r < M; r++)
+                for (int c = 0; c < 2 && j0 + c < Nn; c++) {
+                    for (int kk = k; kk < K; kk++) t[r][c] += a[r][kk] * b[c][kk];
+                    C[(size_t)(i0 + r) * ldc + j0 + c] = t[r][c];
+                }
+        }
+    if (sym) /* every entry above the diagonal was computed */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < i && j < Nn; j++) C[(size_t)i * ldc + j] = C[(size_t)j * ldc + i];
+}
+
+/* Y[o] = beta Y[o] + alpha sum_b W[o * wso + b * wsb] S[b] for rows of length
+ * n (beta = 0: Y is not read). Four outputs at a time, columns in chunks of
+ * 256 whose accumulators stay in L1; each element sums over b in order. */
+TALL_CLONES
+static void tall_comb(int nout, int nin, int n, const double *W, int wso, int wsb, const double *S,
+                      double *Y, double alpha, double beta) {
+    enum { CH = 256 };
+    double acc[4][CH];
+    for (int o0 = 0; o0 < nout; o0 += 4)
+        for (int k0 = 0; k0 < n; k0 += CH) {
+            int kn = n - k0 < CH ? n - k0 : CH;
+            memset(acc, 0, sizeof acc);
+            for (int b = 0; b < nin; b++) {
+                const double *src = S + (size_t)b * n + k0;
+                double w[4];
+                for (int r = 0; r < 4; r++) w[r] = o0 + r < nout ? W[(size_t)(o0 + r) * wso + (size_t)b * wsb] : 0;
+                int k = 0;
+                for (; k + 8 <= kn; k += 8) {
+                    v8d x = v8_load(src + k), t;
+                    for (int r = 0; r < 4; r++) {
+                        memcpy(&t, &acc[r][k], sizeof t);
+                        t += w[r] * x;
+                        memcpy(&acc[r][k], &t, sizeof t);
+                    }
+                }
+                for (; k < kn; k++)
+                    for (int r = 0; r < 4; r++) acc[r][k] += w[r] * src[k];
+            }
+            for (int r = 0; r < 4 && o0 + r < nout; r++) {
+                double *y = Y + (size_t)(o0 + r) * n + k0;
+                if (beta == 0)
+                    for (int k = 0; k < kn; k++) y[k] = alpha * acc[r][k];
+                else
+                    for (int k = 0; k < kn; k++) y[k] = beta * y[k] + alpha * acc[r][k];
+            }
+        }
+}
+
 /* Directions of the scaled Gram matrix below this fraction of its largest
  * eigenvalue are dropped: they carry no new information and would amplify
  * rounding by 1/sqrt(ratio). */
 #define SVQB_DROP 1e-10
 
-typedef struct {
+struct mnnh_lobpcg_work {
     int n, m;          /* vector length, block size */
     double *S, *AS;    /* basis [X; W; P] and its image, 3m rows each */
     double *R;         /* residuals, m rows */
     double *T, *AT;    /* new X and P (2m rows) and their images */
     double *G, *K, *Q, *C, *mu, *coef;
-} lobpcg_ws;
+};
+typedef struct mnnh_lobpcg_work lobpcg_ws;
 
 static void ws_free(lobpcg_ws *w) {
     free(w->S); free(w->AS); free(w->R); free(w->T); free(w->AT);
@@ -55,13 +158,9 @@ static void project_out(lobpcg_ws *w, double *V, double *AV, int nv, const doubl
                         const double *AX) {
     int n = w->n, m = w->m;
     for (int pass = 0; pass < 2; pass++) {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nv, m, n, 1.0, V, n, X, n, 0.0,
-                    w->coef, m);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nv, n, m, -1.0, w->coef, m, X, n,
-                    1.0, V, n);
-        if (AV)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nv, n, m, -1.0, w->coef, m,
-                        AX, n, 1.0, AV, n);
+        tall_abt(nv, m, n, V, X, w->coef, m, 0);
+        tall_comb(nv, m, n, w->coef, m, 1, X, V, -1.0, 1.0);
+        if (AV) tall_comb(nv, m, n, w->coef, m, 1, AX, AV, -1.0, 1.0);
     }
 }
 
@@ -74,10 +173,7 @@ static mnnh_status rayleigh_ritz(lobpcg_ws *w, int nb, double *lambda) {
     double *G = w->G, *K = w->K, *Q = w->Q, *C = w->C, *mu = w->mu;
     double d[3 * 64 + 1];
     if (nb > 3 * 64) return mnnh_error_set(MNNH_ERR_ARG, "LOBPCG: block size above 64");
-    /* G = S S^T: only the upper triangle is computed (dsyrk), then mirrored. */
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, nb, n, 1.0, w->S, n, 0.0, G, nb);
-    for (int i = 0; i < nb; i++)
-        for (int j = 0; j < i; j++) G[i * nb + j] = G[j * nb + i];
+    tall_abt(nb, nb, n, w->S, w->S, G, nb, 1); /* G = S S^T */
     for (int i = 0; i < nb; i++) d[i] = G[i * nb + i] > 0 ? 1.0 / sqrt(G[i * nb + i]) : 0.0;
     for (int i = 0; i < nb; i++)
         for (int j = 0; j < nb; j++) G[i * nb + j] *= d[i] * d[j];
@@ -93,8 +189,7 @@ static mnnh_status rayleigh_ritz(lobpcg_ws *w, int nb, double *lambda) {
     }
     if (q < m) return mnnh_error_set(MNNH_ERR_NUMERIC, "LOBPCG: basis lost rank (%d < %d)", q, m);
     /* K = S AS^T, symmetrised, then Kq = Q^T K Q (q x q) in C. */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, nb, n, 1.0, w->S, n, w->AS, n, 0.0,
-                K, nb);
+    tall_abt(nb, nb, n, w->S, w->AS, K, nb, 0);
     for (int i = 0; i < nb; i++)
         for (int j = 0; j < i; j++) K[i * nb + j] = K[j * nb + i] = 0.5 * (K[i * nb + j] + K[j * nb + i]);
     /* coef = K Q  (nb x q), C = Q^T coef (q x q) */
@@ -116,13 +211,14 @@ static void update_blocks(lobpcg_ws *w, int nb, int *np) {
     int n = w->n, m = w->m;
     const double *Cf = w->C;
     double *Xn = w->T, *Pn = w->T + (size_t)m * n, *AXn = w->AT, *APn = w->AT + (size_t)m * n;
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, nb, 1.0, Cf, m, w->S, n, 0.0, Xn, n);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, nb, 1.0, Cf, m, w->AS, n, 0.0, AXn, n);
+    /* row j of the result = sum_b Cf[b][j] row b: weights W[o][b] = Cf[b * m + o] */
+    tall_comb(m, nb, n, Cf, 1, m, w->S, Xn, 1.0, 0.0);
+    tall_comb(m, nb, n, Cf, 1, m, w->AS, AXn, 1.0, 0.0);
     if (nb > m) {
         const double *Cp = Cf + (size_t)m * m;
         const double *Sp = w->S + (size_t)m * n, *ASp = w->AS + (size_t)m * n;
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, nb - m, 1.0, Cp, m, Sp, n, 0.0, Pn, n);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, nb - m, 1.0, Cp, m, ASp, n, 0.0, APn, n);
+        tall_comb(m, nb - m, n, Cp, 1, m, Sp, Pn, 1.0, 0.0);
+        tall_comb(m, nb - m, n, Cp, 1, m, ASp, APn, 1.0, 0.0);
         *np = m;
     }
     memcpy(w->S, Xn, (size_t)m * n * sizeof(double));
@@ -149,7 +245,12 @@ static void refresh(const mnnh_lobpcg_cfg *cfg, lobpcg_ws *w, double *lambda) {
     cfg->apply(cfg->ctx, w->m, w->S, w->AS);
     for (int j = 0; j < w->m; j++) {
         const double *x = w->S + (size_t)j * n, *ax = w->AS + (size_t)j * n;
-        lambda[j] = cblas_ddot(n, x, 1, ax, 1) / cblas_ddot(n, x, 1, x, 1);
+        double xax = 0, xx = 0;
+        for (int i = 0; i < n; i++) {
+            xax += x[i] * ax[i];
+            xx += x[i] * x[i];
+        }
+        lambda[j] = xax / xx;
     }
 }
 
@@ -199,25 +300,52 @@ static mnnh_status lobpcg_step(const mnnh_lobpcg_cfg *cfg, lobpcg_ws *w, double 
     return MNNH_OK;
 }
 
+mnnh_status mnnh_lobpcg_work_create(int n, int block, mnnh_lobpcg_work **out) {
+    *out = NULL;
+    if (n < 1 || block < 1 || block > 64)
+        return mnnh_error_set(MNNH_ERR_ARG, "LOBPCG: bad sizes n=%d block=%d", n, block);
+    mnnh_lobpcg_work *w = malloc(sizeof *w);
+    if (!w) return mnnh_error_set(MNNH_ERR_NOMEM, "LOBPCG: out of memory");
+    mnnh_status st = ws_alloc(w, n, block);
+    if (st != MNNH_OK) {
+        free(w);
+        return st;
+    }
+    *out = w;
+    return MNNH_OK;
+}
+
+void mnnh_lobpcg_work_free(mnnh_lobpcg_work *w) {
+    if (!w) return;
+    ws_free(w);
+    free(w);
+}
+
 mnnh_status mnnh_lobpcg_solve(const mnnh_lobpcg_cfg *cfg, double *X, double *lambda, double *res,
                               mnnh_lobpcg_info *info) {
     int n = cfg->n, m = cfg->block;
     if (n < 1 || cfg->nev < 1 || m < cfg->nev || m > 64 || 3 * m > n || !cfg->apply)
         return mnnh_error_set(MNNH_ERR_ARG, "LOBPCG: bad sizes n=%d nev=%d block=%d", n, cfg->nev, m);
-    lobpcg_ws w;
-    MNNH_TRY(ws_alloc(&w, n, m));
+    if (cfg->work && (cfg->work->n != n || cfg->work->m != m))
+        return mnnh_error_set(MNNH_ERR_ARG, "LOBPCG: workspace made for n=%d block=%d", cfg->work->n, cfg->work->m);
+    /* A reused workspace saves mapping and faulting in ~1 MB per solve. */
+    lobpcg_ws local, *wp = cfg->work;
+    if (!wp) {
+        MNNH_TRY(ws_alloc(&local, n, m));
+        wp = &local;
+    }
     mnnh_status st = MNNH_OK;
     int np = 0, it = 0;
     double maxres = INFINITY;
-    memcpy(w.S, X, (size_t)m * n * sizeof(double));
-    cfg->apply(cfg->ctx, m, w.S, w.AS);
-    st = rayleigh_ritz(&w, m, lambda);
-    if (st == MNNH_OK) update_blocks(&w, m, &np);
+    memcpy(wp->S, X, (size_t)m * n * sizeof(double));
+    cfg->apply(cfg->ctx, m, wp->S, wp->AS);
+    st = rayleigh_ritz(wp, m, lambda);
+    if (st == MNNH_OK) update_blocks(wp, m, &np);
     for (; st == MNNH_OK; it++) {
-        residuals(&w, lambda, res);
+        residuals(wp, lambda, res);
         if (all_converged(res, cfg->nev, cfg->tol, &maxres)) {
-            refresh(cfg, &w, lambda); /* certify on A X itself, not on the recurrence */
-            residuals(&w, lambda, res);
+            refresh(cfg, wp, lambda); /* certify on A X itself, not on the recurrence */
+            residuals(wp, lambda, res);
             if (all_converged(res, cfg->nev, cfg->tol, &maxres)) break;
         }
         if (it >= cfg->maxiter) {
@@ -226,15 +354,15 @@ mnnh_status mnnh_lobpcg_solve(const mnnh_lobpcg_cfg *cfg, double *X, double *lam
                                 cfg->maxiter, maxres, cfg->tol);
             break;
         }
-        st = lobpcg_step(cfg, &w, lambda, res, &np);
+        st = lobpcg_step(cfg, wp, lambda, res, &np);
         /* Recurrences drift from A X; refresh now and then so the residual is honest. */
-        if (st == MNNH_OK && it % 20 == 19) refresh(cfg, &w, lambda);
+        if (st == MNNH_OK && it % 20 == 19) refresh(cfg, wp, lambda);
     }
-    memcpy(X, w.S, (size_t)m * n * sizeof(double));
+    memcpy(X, wp->S, (size_t)m * n * sizeof(double));
     if (info) {
         info->iters = it;
         info->maxres = maxres;
     }
-    ws_free(&w);
+    if (wp == &local) ws_free(&local);
     return st;
 }

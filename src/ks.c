@@ -25,6 +25,7 @@ struct mnnh_ks {
     const double *V;       /* potential of the current solve */
     double shift;          /* preconditioner shift */
     double *X, *lambda, *res;
+    mnnh_lobpcg_work *work;
 };
 
 int64_t mnnh_ks_grid_size(const mnnh_ks_params *p) {
@@ -173,6 +174,7 @@ void mnnh_ks_potential(const mnnh_ks_params *p, const double *centres, const dou
 void mnnh_ks_free(mnnh_ks *ks) {
     if (!ks) return;
     mnnh_spectral_free(ks->sp);
+    mnnh_lobpcg_work_free(ks->work);
     free(ks->X);
     free(ks->lambda);
     free(ks->res);
@@ -195,6 +197,7 @@ mnnh_status mnnh_ks_create(const mnnh_ks_params *p, mnnh_ks **out) {
         return mnnh_error_set(MNNH_ERR_NOMEM, "KS solver: out of memory (N=%d)", p->N);
     }
     mnnh_status st = mnnh_spectral_create(p->dim, p->N, p->box, &ks->sp);
+    if (st == MNNH_OK) st = mnnh_lobpcg_work_create(ks->n, m, &ks->work);
     if (st != MNNH_OK) {
         mnnh_ks_free(ks);
         return st;
@@ -258,7 +261,8 @@ mnnh_status mnnh_ks_solve(mnnh_ks *ks, const double *V, double *rho, double *eig
     ks->shift = 0.5 * mnnh_spectral_kmin2(ks->sp) - vmin;
     fourier_guess(p, m, ks->X);
     mnnh_lobpcg_cfg cfg = {.n = n, .nev = p->n_e, .block = m, .maxiter = p->maxiter,
-                           .tol = p->tol, .apply = ks_apply, .precond = ks_precond, .ctx = ks};
+                           .tol = p->tol, .apply = ks_apply, .precond = ks_precond, .ctx = ks,
+                           .work = ks->work};
     mnnh_lobpcg_info info;
     mnnh_status st = mnnh_lobpcg_solve(&cfg, ks->X, ks->lambda, ks->res, &info);
     if (iters) *iters = info.iters;

@@ -12,6 +12,9 @@
 
 #include <cmocka.h>
 
+#include <lapacke.h>
+
+#include "mnnh/eigensolver.h"
 #include "mnnh/ks.h"
 #include "mnnh/spectral.h"
 
@@ -70,6 +73,49 @@ static void test_dense_2d(void **state) {
     check_vs_dense("paper", 2, 16, 2, 2);
     check_vs_dense("paper", 2, 20, 3, 1);
     check_vs_dense("original", 2, 16, 2, 2);
+}
+
+/* LOBPCG alone on an explicit matrix (no preconditioner, no workspace, a
+ * length that is no multiple of the kernels' blocks) against dsyevd. */
+typedef struct {
+    int n;
+    const double *A;
+} dense_op;
+
+static void dense_apply(void *ctx, int nvec, const double *X, double *Y) {
+    const dense_op *d = ctx;
+    for (int j = 0; j < nvec; j++)
+        for (int a = 0; a < d->n; a++) {
+            double s = 0;
+            for (int b = 0; b < d->n; b++) s += d->A[a * d->n + b] * X[j * d->n + b];
+            Y[j * d->n + a] = s;
+        }
+}
+
+static void test_lobpcg_dense(void **state) {
+    (void)state;
+    enum { n = 61, nev = 3, block = 5 };
+    double *A = xalloc(n * n * sizeof(double)), *E = xalloc(n * n * sizeof(double)), w[n];
+    for (int a = 0; a < n; a++) {
+        A[a * n + a] = 2.0 + 0.3 * sin(a) + (a == 7 ? -1.5 : 0);
+        A[a * n + (a + 1) % n] = A[((a + 1) % n) * n + a] = -1.0;
+    }
+    memcpy(E, A, n * n * sizeof(double));
+    assert_int_equal(LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', n, E, n, w), 0);
+    double X[block * n], lambda[block], res[block];
+    for (int j = 0; j < block; j++)
+        for (int i = 0; i < n; i++) X[j * n + i] = cos(0.37 * (j + 1) * i + j);
+    dense_op op = {n, A};
+    mnnh_lobpcg_cfg cfg = {.n = n, .nev = nev, .block = block, .maxiter = 500, .tol = 1e-10,
+                           .apply = dense_apply, .ctx = &op};
+    mnnh_lobpcg_info info;
+    assert_int_equal(mnnh_lobpcg_solve(&cfg, X, lambda, res, &info), MNNH_OK);
+    for (int j = 0; j < nev; j++) {
+        assert_true(res[j] <= 1e-10);
+        assert_true(fabs(lambda[j] - w[j]) < 1e-10 * fabs(w[j]) + 1e-12);
+    }
+    free(A);
+    free(E);
 }
 
 /* The circulant formula used by the dense reference agrees with FFTW's Laplacian. */
@@ -254,6 +300,7 @@ static void test_not_converged(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lobpcg_dense),
         cmocka_unit_test(test_spectral_circulant), cmocka_unit_test(test_dense_1d),
         cmocka_unit_test(test_dense_2d),           cmocka_unit_test(test_density_invariants),
         cmocka_unit_test(test_shift),              cmocka_unit_test(test_reproducible),

@@ -25,6 +25,11 @@ extern "C" {
 /* Y = op(X) for nvec vectors of length n stored as rows. */
 typedef void (*mnnh_eig_op)(void *ctx, int nvec, const double *X, double *Y);
 
+/* Workspace for repeated solves of one size (optional). */
+typedef struct mnnh_lobpcg_work mnnh_lobpcg_work;
+mnnh_status mnnh_lobpcg_work_create(int n, int block, mnnh_lobpcg_work **out);
+void mnnh_lobpcg_work_free(mnnh_lobpcg_work *w);
+
 typedef struct {
     int n;             /* vector length */
     int nev;           /* eigenpairs that must converge (the lowest nev) */
@@ -34,6 +39,7 @@ typedef struct {
     mnnh_eig_op apply; /* the symmetric operator A */
     mnnh_eig_op precond; /* symmetric positive definite preconditioner, or NULL */
     void *ctx;
+    mnnh_lobpcg_work *work; /* made for (n, block), or NULL: allocated per call */
 } mnnh_lobpcg_cfg;
 
 typedef struct {
