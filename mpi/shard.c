@@ -112,7 +112,8 @@ static double shard_attr_number(hid_t file, const char *name, int index) {
     return out;
 }
 
-/* n_e and the cell volume dx^d from the dataset's root attributes: `dx`, or
+/* n_e and the cell volume from the dataset's root attributes: `cell_volume`, or
+ * dx^d from `dx`, or
  * `box` (length per axis), or `domain` ([lo, hi] or a length). */
 static void shard_read_attrs(mnnh_shard *sh, hid_t file) {
     sh->n_e = shard_attr_number(file, "n_e", 0);
@@ -126,6 +127,8 @@ static void shard_read_attrs(mnnh_shard *sh, hid_t file) {
         if (box > 0) dx = box / sh->N;
     }
     sh->cell_volume = dx > 0 ? pow(dx, sh->dim) : 0;
+    double cv = shard_attr_number(file, "cell_volume", 0); /* mnnh generate writes it */
+    if (cv > 0) sh->cell_volume = cv;
 }
 
 static mnnh_status shard_check(mnnh_shard *sh, const mnnh_comm *c, shard_h5 *h, const char *opt,
