@@ -28,6 +28,8 @@
 #                     node and mnnh picks the one of its local rank itself
 #   MNNH_REQUEUE      1 (default): requeue after exit code 75; 0: just exit 75
 #   MNNH_MAX_RESTARTS stop requeueing after this many restarts (default 20)
+#   MNNH_LAUNCH_RETRIES  retries when srun cannot launch the step (default 3,
+#                     10 s apart): a failed launch is never reported as success
 #   MNNH_THREADS      OpenMP/OpenBLAS threads per task (default: the CPUs per
 #                     task of the allocation, else 1)
 
@@ -132,16 +134,38 @@ mnnh_run_step() {
 
   trap '_mnnh_forward USR1' USR1
   trap '_mnnh_forward TERM' TERM
-  "${cmd[@]}" &
-  _mnnh_step_pid=$!
-  local rc
+  # srun's own messages are copied to a file to tell a failed launch (the step
+  # never ran; Slurm 22.05's srun may then even exit 0) from mnnh's exit status.
+  # A launch fails transiently when a requeued job restarts before the node has
+  # cleaned up the previous run's step (its PMIx socket): wait and try again.
+  local rc attempt=0 errf
+  errf=$(mktemp "${TMPDIR:-/tmp}/mnnh-srun.XXXXXX")
   while :; do
-    # `wait` returns early (status > 128) when a trapped signal arrives; the
-    # trap has then forwarded it, and we wait again for the step to finish.
-    rc=0
-    wait "$_mnnh_step_pid" || rc=$?
-    kill -0 "$_mnnh_step_pid" 2>/dev/null || break
+    : >"$errf"
+    "${cmd[@]}" 2> >(tee -a "$errf" >&2) &
+    _mnnh_step_pid=$!
+    while :; do
+      # `wait` returns early (status > 128) when a trapped signal arrives; the
+      # trap has then forwarded it, and we wait again for the step to finish.
+      rc=0
+      wait "$_mnnh_step_pid" || rc=$?
+      kill -0 "$_mnnh_step_pid" 2>/dev/null || break
+    done
+    sleep 0.2  # let tee copy srun's last lines
+    if grep -Eq 'launch failed|aborted before step completely launched|Unable to create step' "$errf"; then
+      attempt=$((attempt + 1))
+      if [[ -n $_mnnh_signalled ]] || ((attempt > ${MNNH_LAUNCH_RETRIES:-3})); then
+        mnnh_log "error: the job step could not be launched (srun status $rc, see srun's messages above)"
+        rc=1
+        break
+      fi
+      mnnh_log "the job step could not be launched (attempt $attempt, srun status $rc): retrying in 10 s"
+      sleep 10
+      continue
+    fi
+    break
   done
+  rm -f "$errf"
   _mnnh_step_pid=
   trap - USR1 TERM
   mnnh_log "mnnh exited with status $rc${_mnnh_signalled:+ (after SIG$_mnnh_signalled)}"

@@ -75,7 +75,7 @@ pid_alive() {
 }
 
 # ---- directory layout ----
-mkdir -p "$DIR"/{state,spool,log,run,munge}
+mkdir -p "$DIR"/{state,spool,log,run,munge,pmix}
 chmod 0755 "$DIR"
 chown munge:munge "$DIR/munge"
 chmod 0711 "$DIR/munge"   # clients need x on the socket directory
@@ -110,6 +110,8 @@ sed -e "s|@DIR@|$DIR|g" -e "s|@CPUS@|$CPUS|g" -e "s|@CTLD_PORT@|$CTLD_PORT|g" \
 CONF=$DIR/slurm.conf
 changed=0
 if ! cmp -s "$conf_new" "$CONF"; then changed=1; mv "$conf_new" "$CONF"; else rm -f "$conf_new"; fi
+sed -e "s|@DIR@|$DIR|g" "$here/mpi.conf.in" >"$DIR/mpi.conf.new"
+if ! cmp -s "$DIR/mpi.conf.new" "$DIR/mpi.conf"; then changed=1; mv "$DIR/mpi.conf.new" "$DIR/mpi.conf"; else rm -f "$DIR/mpi.conf.new"; fi
 export SLURM_CONF=$CONF
 cat >"$DIR/env" <<ENV
 export SLURM_CONF=$CONF

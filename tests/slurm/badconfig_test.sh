@@ -3,9 +3,9 @@
 # message in their log, a non-zero exit code, and no requeue:
 #  1. train.sbatch with MNNH_TRAIN naming a file that does not exist (caught by
 #     the script before srun);
-#  2. train.sbatch with a model that does not fit the data (L=3, m=4 gives a
-#     32-point grid, the data has N=64), caught by mnnh train, which must name
-#     the grid mismatch;
+#  2. train.sbatch with a model that does not fit the data (L=TEST_L+1 doubles
+#     the model's grid N = 2^L m), caught by mnnh train, which must name the
+#     grid mismatch;
 #  3. generate.sbatch without MNNH_SAMPLES.
 #
 # usage: MNNH_BIN=build/mnnh MNNH_TEST_WORK=DIR tests/slurm/badconfig_test.sh
@@ -30,7 +30,7 @@ expect_failed() {
 }
 
 j1=$(MNNH_TRAIN=$WORK/no-such-train.h5 MNNH_VALID=$WORK/no-such-valid.h5 MNNH_OUT=$WORK/run1 \
-     MNNH_L=4 MNNH_M=4 MNNH_R=10 MNNH_K=6 submit -n 2 --output="$WORK/missing-%j.out" "$JOBS/train.sbatch")
+     MNNH_L=$TEST_L MNNH_M=$TEST_M MNNH_R=$TEST_R MNNH_K=$TEST_K submit -n 2 --output="$WORK/missing-%j.out" "$JOBS/train.sbatch")
 expect_failed "$j1" "$WORK/missing-$j1.out" "error: MNNH_TRAIN=.*no-such-train\.h5: no such readable file" "missing training set"
 [[ $(job_field "$j1" ExitCode) == 2:0 ]] || fail "missing training set: exit code $(job_field "$j1" ExitCode), expected 2 (bad input)"
 
@@ -40,7 +40,7 @@ expect_failed "$j3" "$WORK/nosamples-$j3.out" "error: MNNH_SAMPLES is not set" "
 require_subcommand train
 [[ -s $DATA/train.h5 && -s $DATA/valid.h5 ]] || fail "no datasets in $DATA (run the slurm_e2e test first)"
 j2=$(MNNH_TRAIN=$DATA/train.h5 MNNH_VALID=$DATA/valid.h5 MNNH_OUT=$WORK/run2 \
-     MNNH_L=3 MNNH_M=4 MNNH_R=10 MNNH_K=6 MNNH_EPOCHS=1 submit -n 2 --output="$WORK/mismatch-%j.out" "$JOBS/train.sbatch")
+     MNNH_L=$((TEST_L + 1)) MNNH_M=$TEST_M MNNH_R=$TEST_R MNNH_K=$TEST_K MNNH_EPOCHS=1 submit -n 2 --output="$WORK/mismatch-%j.out" "$JOBS/train.sbatch")
 expect_failed "$j2" "$WORK/mismatch-$j2.out" "error.*(grid|N *=|2\^L|does not match)" "model/grid mismatch"
 [[ ! -e $WORK/run2/last.h5 ]] || fail "model/grid mismatch: a checkpoint was written anyway"
 echo "PASS: wrong configurations fail with a clear message, a non-zero exit, and no requeue"

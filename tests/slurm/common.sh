@@ -16,6 +16,11 @@ REPO=$(cd "$SLURM_TEST_SRC/../.." && pwd)
 JOBS=$REPO/jobs
 # Debian's python3 has h5py and matplotlib; a `python3` earlier on PATH may not.
 PY=${MNNH_PYTHON:-/usr/bin/python3}
+# The tests' KS 2D problem: a 16 x 16 grid and a small model (N = 2^L m = 16), so
+# that the whole Slurm suite stays within a few minutes on 2 shared cores. The
+# job scripts and mnnh do the same work for the paper's N = 64 model, only slower.
+TEST_GRID=16 TEST_L=2 TEST_M=4 TEST_R=4 TEST_K=2
+export TEST_GRID TEST_L TEST_M TEST_R TEST_K
 _started_cluster=0
 
 fail() {

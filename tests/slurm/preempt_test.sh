@@ -18,11 +18,11 @@ require_mnnh
 require_subcommand train
 DATA=${MNNH_TEST_WORK:-$PWD/slurm-work}/data
 [[ -s $DATA/train.h5 && -s $DATA/valid.h5 ]] || fail "no datasets in $DATA (run the slurm_e2e test first)"
-EPOCHS=${PREEMPT_EPOCHS:-8}
+EPOCHS=${PREEMPT_EPOCHS:-10}
 
 train() { # NAME: submit train.sbatch writing to $WORK/NAME
   MNNH_TRAIN=$DATA/train.h5 MNNH_VALID=$DATA/valid.h5 MNNH_OUT=$WORK/$1 \
-  MNNH_L=4 MNNH_M=4 MNNH_R=10 MNNH_K=6 MNNH_VARIANT=cnn MNNH_BATCH=8 MNNH_EPOCHS=$EPOCHS MNNH_SEED=5 \
+  MNNH_L=$TEST_L MNNH_M=$TEST_M MNNH_R=$TEST_R MNNH_K=$TEST_K MNNH_VARIANT=cnn MNNH_BATCH=8 MNNH_EPOCHS=$EPOCHS MNNH_SEED=5 \
     submit -n 2 --job-name="mnnh-$1" --output="$WORK/$1-%j.out" "$JOBS/train.sbatch"
 }
 ref=$(train ref)
@@ -49,6 +49,13 @@ until [[ $(job_field "$job" Restarts) -ge 1 ]]; do
   state=$(job_field "$job" JobState)
   case $state in COMPLETED|FAILED|CANCELLED|TIMEOUT) cat "$log" >&2; fail "job $job ended $state instead of being requeued" ;; esac
   ((SECONDS - t0 < 90)) || { cat "$log" >&2; fail "job $job was not requeued within 90 s of SIGUSR1"; }
+  sleep 0.5
+done
+# Released at once (instead of Slurm's ~121 s), the job could restart before the
+# node has finished its previous step: wait for the step's sockets to go.
+t0=$SECONDS
+while compgen -G "$MNNH_SLURM_DIR/spool/*[_.]$job.[0-9]*" >/dev/null; do
+  ((SECONDS - t0 < 30)) || fail "the requeued job's old step is still on the node after 30 s: $(ls "$MNNH_SLURM_DIR/spool")"
   sleep 0.5
 done
 note "job $job requeued ($(job_field "$job" JobState), reason $(job_field "$job" Reason)): releasing it now"

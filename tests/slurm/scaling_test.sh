@@ -17,6 +17,7 @@ DATA=${MNNH_TEST_WORK:-$PWD/slurm-work}/data
 
 for mode in ${SCALING_MODES:-strong weak}; do
   MNNH_EPOCHS=2 MNNH_GLOBAL_BATCH=16 MNNH_BATCH_PER_TASK=8 \
+  MNNH_L=$TEST_L MNNH_M=$TEST_M MNNH_R=$TEST_R MNNH_K=$TEST_K \
     "$REPO/benchmarks/scaling/submit.sh" --mode "$mode" --tasks "1 2 4" --wait --timeout 240 \
       --train "$DATA/train.h5" --valid "$DATA/valid.h5" --out "$WORK/study" \
     || { tail -n 30 "$WORK"/study/*.out >&2; fail "the $mode-scaling series failed"; }
