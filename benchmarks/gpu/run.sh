@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# benchmarks/gpu/run.sh: build the CUDA backend, run its tests and the KS 2D
+# throughput benchmark on a machine with one GPU and the CUDA toolkit but none
+# of mnnh's Debian libraries (no HDF5, OpenBLAS, FFTW, inih, MPI, cmocka,
+# Random123, maybe no CMake).
+#
+# What is built (no CMake): only what the GPU backend, its test and the
+# benchmark use: the MPI-free, I/O-free part of the core
+#   src/{error,arch,rng,layers_ref,ops_ref,backend,cpu_kernels,model,nadam}.c
+# (gcc -fopenmp, -DMNNH_HAVE_CUDA=1) + src/cuda/cuda_backend.cu (nvcc, for the
+# GPU's own architecture), linked with cudart and cuBLAS. HDF5/FFTW/LAPACKE/
+# MPI/inih are not needed by these files. Two header-only or small pieces are:
+#   Random123 (headers, used by rng.c)   - from the system, else the bundle
+#   cmocka (header + libcmocka.so.0)     - from the system, else the bundle
+# The bundle is made on a Debian build host (the CI image) by
+#   benchmarks/gpu/run.sh pack [DIR]     (default DIR: <repo>/build-gpu-bundle)
+# and carried to the GPU machine next to the tree (or named by
+# MNNH_GPU_BUNDLE). Without cmocka the tests are reported NOT RUN and the
+# benchmark still runs; without Random123 nothing can be built.
+#
+# Then:
+#   1. test_cuda (every GPU op vs the CPU reference, GPU training step vs CPU,
+#      bit-exact resume), log in $OUT_DIR/test_cuda.log;
+#   2. bench_gpu --backends cuda,cpu on KS 2D (N=64, L=4, m=4, r=10, K=6, cnn),
+#      training batch 160 (+NAdam) and inference batch 1000;
+#   3. benchmarks/gpu/torch_mnnh.py on the same GPU when PyTorch with CUDA is
+#      importable;
+#   4. a summary: samples/s per backend, GPU vs CPU and GPU vs PyTorch.
+#
+# Usage: benchmarks/gpu/run.sh [run]            on the GPU machine
+#        benchmarks/gpu/run.sh pack [DIR]       on a Debian build host
+# Environment: CUDA_HOME (default /usr/local/cuda), MNNH_GPU_BUNDLE,
+#   MNNH_CUDA_ARCH (e.g. 90; default: the GPU's compute capability, else 80;90),
+#   BENCH_SECONDS (3), OUT (result directory, default build-gpu/out),
+#   SKIP_TESTS=1 (benchmark only), BENCH_ARGS (extra bench_gpu / torch_mnnh.py
+#   options, e.g. "--train-batch 32 --infer-batch 100").
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+mode=${1:-run}
+
+if [[ $mode == pack ]]; then
+  dir=${2:-$root/build-gpu-bundle}
+  mkdir -p "$dir/include" "$dir/lib"
+  [[ -d /usr/include/Random123 ]] || { echo "pack: /usr/include/Random123 missing (apt install librandom123-dev)" >&2; exit 2; }
+  cp -r /usr/include/Random123 "$dir/include/"
+  if [[ -f /usr/include/cmocka.h ]]; then
+    cp /usr/include/cmocka.h "$dir/include/"
+    [[ -f /usr/include/cmocka_pbc.h ]] && cp /usr/include/cmocka_pbc.h "$dir/include/"
+    lib=$(ls /usr/lib/*-linux-gnu/libcmocka.so.0 2>/dev/null | head -1)
+    [[ -n $lib ]] && cp -L "$lib" "$dir/lib/libcmocka.so.0" && ln -sf libcmocka.so.0 "$dir/lib/libcmocka.so"
+  else
+    echo "pack: cmocka not installed: the bundle has no test framework" >&2
+  fi
+  echo "bundle in $dir:"; find "$dir" -maxdepth 2 | sort | sed 's/^/  /'
+  exit 0
+fi
+[[ $mode == run ]] || { echo "usage: $0 [run] | pack [DIR]" >&2; exit 2; }
+
+out=${OUT:-$root/build-gpu/out}
+bld=$root/build-gpu
+mkdir -p "$out" "$bld"
+log() { echo "[run.sh] $*" | tee -a "$out/summary.txt"; }
+: > "$out/summary.txt"
+
+# ---- toolchain ----
+CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+NVCC=$(command -v nvcc || echo "$CUDA_HOME/bin/nvcc")
+[[ -x $NVCC ]] || { log "FATAL: nvcc not found (set CUDA_HOME)"; exit 1; }
+CUDA_HOME=$(cd "$(dirname "$NVCC")/.." && pwd)
+CC=${CC:-gcc}
+CXX=${CXX:-g++}
+cudalib=""
+for d in "$CUDA_HOME/lib64" "$CUDA_HOME/targets/x86_64-linux/lib" "$CUDA_HOME/lib"; do
+  [[ -e $d/libcublas.so ]] && { cudalib=$d; break; }
+done
+[[ -n $cudalib ]] || { log "FATAL: libcublas.so not found under $CUDA_HOME"; exit 1; }
+log "nvcc: $("$NVCC" --version | tail -1)"
+log "gpu: $(nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
+log "host: $(nproc) CPUs, $CC $($CC -dumpversion)"
+
+# ---- dependencies ----
+bundle=${MNNH_GPU_BUNDLE:-$root/build-gpu-bundle}
+inc=(-Iinclude)
+libpath=()
+if [[ -f /usr/include/Random123/philox.h ]]; then :
+elif [[ -f $bundle/include/Random123/philox.h ]]; then inc+=(-I"$bundle/include")
+else log "FATAL: Random123 headers missing: run 'benchmarks/gpu/run.sh pack' on a Debian host and carry build-gpu-bundle/"; exit 1; fi
+have_cmocka=0
+cmocka_inc=() cmocka_lib=()
+if [[ -f /usr/include/cmocka.h ]] && ls /usr/lib/*/libcmocka.so* >/dev/null 2>&1; then
+  have_cmocka=1; cmocka_lib=(-lcmocka)
+elif [[ -f $bundle/include/cmocka.h && -f $bundle/lib/libcmocka.so.0 ]]; then
+  have_cmocka=1; cmocka_inc=(-I"$bundle/include")
+  cmocka_lib=(-L"$bundle/lib" -l:libcmocka.so.0 -Wl,-rpath,"$bundle/lib")
+fi
+
+# ---- architecture: the GPU's own, else the CI list ----
+arch=${MNNH_CUDA_ARCH:-}
+if [[ -z $arch ]]; then
+  cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+  arch=${cc:-80;90}
+fi
+gencode=()
+for a in ${arch//;/ }; do gencode+=(-gencode "arch=compute_$a,code=sm_$a"); done
+log "building for sm_${arch//;/, sm_} into $bld"
+
+# ---- build ----
+cflags=(-std=gnu11 -O3 -g -fopenmp -DMNNH_HAVE_CUDA=1 -Wall -Wextra -Wno-unused-parameter)
+core="error arch rng layers_ref ops_ref backend cpu_kernels model nadam"
+objs=()
+set -e
+for f in $core; do
+  $CC "${cflags[@]}" "${inc[@]}" -c "src/$f.c" -o "$bld/$f.o"
+  objs+=("$bld/$f.o")
+done
+"$NVCC" -std=c++17 -O3 -lineinfo "${gencode[@]}" -Xcompiler -Wall -Iinclude -c src/cuda/cuda_backend.cu -o "$bld/cuda_backend.o"
+objs+=("$bld/cuda_backend.o")
+ldlibs=(-L"$cudalib" -lcublas -lcudart -Wl,-rpath,"$cudalib" -fopenmp -lm -lstdc++)
+$CC "${cflags[@]}" "${inc[@]}" -c benchmarks/gpu/bench_gpu.c -o "$bld/bench_gpu.o"
+$CXX -o "$bld/bench_gpu" "$bld/bench_gpu.o" "${objs[@]}" "${ldlibs[@]}"
+if [[ $have_cmocka == 1 ]]; then
+  $CC "${cflags[@]}" "${inc[@]}" "${cmocka_inc[@]}" -c tests/test_cuda.c -o "$bld/test_cuda.o"
+  $CXX -o "$bld/test_cuda" "$bld/test_cuda.o" "${objs[@]}" "${cmocka_lib[@]}" "${ldlibs[@]}"
+fi
+set +e
+log "build ok"
+
+status=0
+# ---- tests ----
+if [[ ${SKIP_TESTS:-0} == 1 ]]; then
+  log "tests: SKIPPED (SKIP_TESTS=1)"
+elif [[ $have_cmocka == 0 ]]; then
+  log "tests: NOT RUN: cmocka missing (no system cmocka, no bundle at $bundle)"; status=1
+else
+  timeout 900 "$bld/test_cuda" > "$out/test_cuda.log" 2>&1
+  rc=$?
+  tail -n 40 "$out/test_cuda.log"
+  case $rc in
+    0) log "tests: PASSED ($(grep -c '^\[       OK \]' "$out/test_cuda.log") cmocka tests, log $out/test_cuda.log)";;
+    77) log "tests: SKIPPED: no GPU visible to the test (see $out/test_cuda.log)"; status=1;;
+    *) log "tests: FAILED (exit $rc, log $out/test_cuda.log)"; status=1;;
+  esac
+fi
+
+# ---- benchmarks ----
+secs=${BENCH_SECONDS:-3}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+export OMP_PROC_BIND=${OMP_PROC_BIND:-close}
+"$bld/bench_gpu" --backends cuda,cpu --seconds "$secs" ${BENCH_ARGS:-} 2>&1 | tee "$out/bench_mnnh.txt"
+[[ ${PIPESTATUS[0]} == 0 ]] || { log "bench_gpu failed"; status=1; }
+if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
+  python3 benchmarks/gpu/torch_mnnh.py --seconds "$secs" ${BENCH_ARGS:-} 2>&1 | tee "$out/bench_torch.txt"
+else
+  log "PyTorch with CUDA not importable: no PyTorch comparison"
+  : > "$out/bench_torch.txt"
+fi
+
+# ---- summary ----
+python3 - "$out/bench_mnnh.txt" "$out/bench_torch.txt" <<'EOF' 2>/dev/null | tee -a "$out/summary.txt" || awk '/^bench /' "$out"/bench_*.txt
+import re, sys
+r = {}
+for f in sys.argv[1:]:
+    for line in open(f):
+        if line.startswith("bench "):
+            kv = dict(re.findall(r"(\w+)=(\S+)", line))
+            r[(kv["backend"], kv["mode"])] = (float(kv["samples_per_s"]), kv["batch"])
+print("KS 2D (N=64, L=4, m=4, r=10, K=6, cnn), samples/s:")
+for mode in ("train", "infer"):
+    row = {b: v for (b, m), v in r.items() if m == mode}
+    print("  %-6s " % mode + "  ".join("%s %.0f (batch %s)" % (b, v[0], v[1]) for b, v in sorted(row.items())))
+    g = row.get("cuda", (None,))[0]
+    for peer in ("cpu", "pytorch-cuda"):
+        if g and peer in row:
+            print("         cuda / %s = %.2fx" % (peer, g / row[peer][0]))
+EOF
+log "done (status $status); results in $out"
+exit $status
