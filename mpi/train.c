@@ -316,7 +316,15 @@ static mnnh_status train_model_create(trainer *t) {
     if (!st) st = mnnh_nadam_create(&t->opt, t->be, mnnh_model_nparams(t->model), &h);
     if (!st) st = train_alloc(t);
     MNNH_TRY(mnnh_comm_agree(t->c, st));
-    LOG0(t, "%s; OpenBLAS core %s\n", note, openblas_get_corename());
+    const char *core = openblas_get_corename();
+    LOG0(t, "%s; OpenBLAS core %s\n", note, core);
+#if defined(__x86_64__)
+    /* Debian's OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs it does not know */
+    if (core && !strstr(core, "SkylakeX") && !strstr(core, "Cooperlake") &&
+        !strstr(core, "Sapphire") && __builtin_cpu_supports("avx512f"))
+        LOG0(t, "warning: OpenBLAS uses its '%s' kernels on an AVX-512 CPU; set "
+                "OPENBLAS_CORETYPE=SkylakeX for about 5x faster BLAS (docs/training.md)\n", core);
+#endif
     return MNNH_OK;
 }
 

@@ -7,6 +7,8 @@
  * - sharded collective reading: each rank's rows are bitwise the file's rows;
  * - normalisation statistics reduced across ranks equal the serial ones;
  * - distributed validation equals serial validation (mean and per sample);
+ * - distributed predict writes one file whose /prediction equals the serial
+ *   forward pass row by row;
  * - a NaN in the data and fewer samples than ranks are reported on every rank
  *   (no hang), naming the file, dataset and sample.
  * Every check is reduced over ranks, so a failure on one rank fails all of
@@ -20,6 +22,8 @@
 #include <unistd.h>
 
 #include "comm.h"
+#include "mnnh/model_io.h"
+#include "predict_dist.h"
 #include "mnnh/rng.h"
 #include "shard.h"
 #include "validate.h"
@@ -205,6 +209,45 @@ static void check_shards_and_validation(const char *path, int S) {
     mnnh_comm_free(self);
 }
 
+static void check_predict(const char *data, const char *model_path, const char *out, int S) {
+    mnnh_arch a;
+    mnnh_arch_set(&a, 1, 3, 5, 4, 2, MNNH_CNN);
+    mnnh_backend *be = NULL;
+    mnnh_model *model = NULL;
+    OK(mnnh_backend_create(&be, "cpu", -1));
+    OK(mnnh_model_create(&model, &a, be));
+    OK(mnnh_model_init_params(model, 9));
+    mnnh_model_norm(model)->input_scale = 0.5f;
+    if (C->rank == 0) OK(mnnh_model_save(model, model_path));
+    MPI_Barrier(MPI_COMM_WORLD);
+    long long n = 0;
+    OK(mnnh_predict_distributed(C, model_path, data, out, "cpu", 3, &n));
+    CHECK(n == S, "predicted %lld samples", n);
+    if (C->rank == 0 && !failures) {
+        size_t g = 40;
+        float *x = malloc(S * g * sizeof(float)), *p = malloc(S * g * sizeof(float));
+        float *u = malloc(S * g * sizeof(float));
+        hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT), d = H5Dopen2(f, "prediction", H5P_DEFAULT);
+        CHECK(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p) >= 0, "read /prediction");
+        H5Dclose(d);
+        d = H5Dopen2(f, "input", H5P_DEFAULT);
+        CHECK(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0, "read /input");
+        H5Dclose(d);
+        H5Fclose(f);
+        OK(mnnh_model_reserve(model, S));
+        OK(mnnh_model_forward(model, S, x, u));
+        CHECK(reldiff(p, u, S * g) < 1e-6, "distributed prediction differs from serial by %.3e",
+              reldiff(p, u, S * g));
+        free(x);
+        free(p);
+        free(u);
+        unlink(out);
+        unlink(model_path);
+    }
+    mnnh_model_free(model);
+    mnnh_backend_free(be);
+}
+
 static void check_bad_data(const char *nanpath, const char *tinypath) {
     mnnh_arch a;
     mnnh_arch_set(&a, 1, 3, 5, 4, 2, MNNH_CNN);
@@ -255,6 +298,10 @@ int main(int argc, char **argv) {
     check_gradient(2, 2, 3, 3, 2, 1);
     check_bcast();
     check_shards_and_validation(good, 13);
+    char mpath[160], ppath[160];
+    snprintf(mpath, sizeof mpath, "%s/model.h5", dir);
+    snprintf(ppath, sizeof ppath, "%s/pred.h5", dir);
+    check_predict(good, mpath, ppath, 13);
     check_bad_data(nan, tiny);
 
     int total = 0;
