@@ -8,7 +8,11 @@
  * the ranks agree (one allreduce) that every sample of the block succeeded;
  * a failure stops all ranks, the failing rank prints the error that names
  * its sample, and nothing is left under the final name. The file is written
- * as OUT.tmp.<pid>, fsync'ed and renamed to OUT by rank 0 when complete. */
+ * as OUT.tmp.<pid>, fsync'ed and renamed to OUT by rank 0 when complete.
+ * SIGUSR1, SIGTERM and SIGINT set a flag that the ranks agree on at the next
+ * block boundary (in the same allreduce): they stop, remove the temporary file
+ * and exit 75 (jobs/generate.sbatch then requeues; generation is reproducible,
+ * so the requeued job simply starts again). */
 #include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +20,7 @@
 #include <libgen.h>
 #include <math.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,9 +231,17 @@ static mnnh_status gen_one(gen_work *w, uint64_t seed, int64_t sample, int j) {
     return MNNH_OK;
 }
 
-/* Agree on the worst status of all ranks (MNNH_OK = 0 is the best). */
+static volatile sig_atomic_t gen_signalled;
+
+static void gen_on_signal(int sig) { gen_signalled = sig; }
+
+/* Status meaning "stopped by a signal": above every mnnh_status. */
+#define GEN_STOPPED 1000
+
+/* Agree on the worst status of all ranks (MNNH_OK = 0 is the best); a signal
+ * seen by any rank is worse than any failure. */
 static mnnh_status gen_agree(const gen_world *g, mnnh_status mine) {
-    int v = (int)mine, worst = 0;
+    int v = gen_signalled ? GEN_STOPPED : (int)mine, worst = 0;
     MPI_Allreduce(&v, &worst, 1, MPI_INT, MPI_MAX, g->comm);
     return (mnnh_status)worst;
 }
@@ -296,6 +309,7 @@ static int gen_write(const gen_world *g, const gen_opts *o, const mnnh_dataset_m
         if (all == MNNH_OK) {
             all = gen_agree(g, cst);
             failed = cst != MNNH_OK;
+            if ((int)all == GEN_STOPPED) failed = 0;
         }
         double dt = now_s() - t0;
         long long it = w->iters_total, itsum = 0;
@@ -318,6 +332,11 @@ static int gen_write(const gen_world *g, const gen_opts *o, const mnnh_dataset_m
     H5Pclose(fapl);
     H5Pclose(dxpl);
     if (all == MNNH_OK) return MNNH_EXIT_OK;
+    if ((int)all == GEN_STOPPED) {
+        if (g->rank == 0)
+            fprintf(stderr, "mnnh generate: stopped by a signal; %s not written (rerun to generate it)\n", o->out);
+        return MNNH_EXIT_PREEMPTED;
+    }
     /* The rank that failed prints its own message (it names the sample); if
      * only another rank knows, rank 0 says that the run stopped. */
     if (failed) return mnnh_cli_fail("generate", all);
@@ -414,7 +433,13 @@ int mnnh_cmd_generate(int argc, char **argv) {
     gen_world g = {.comm = MPI_COMM_WORLD};
     MPI_Comm_rank(g.comm, &g.rank);
     MPI_Comm_size(g.comm, &g.size);
+    struct sigaction sa = {.sa_handler = gen_on_signal}, old[3];
+    const int sigs[3] = {SIGUSR1, SIGTERM, SIGINT};
+    sigemptyset(&sa.sa_mask);
+    gen_signalled = 0;
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &sa, &old[i]);
     int rc = gen_main(&g, argc, argv);
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
     /* Ranks may disagree on the code only in its kind (2 vs 1); take the worst. */
     int worst = rc;
     MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, g.comm);

@@ -5,7 +5,8 @@
 #   a NLSE 1D file from 1 and 2 ranks;
 # - `mnnh info FILE` describes the dataset;
 # - bad options exit 2 with a message naming the option; a failing sample
-#   exits 1 and leaves nothing under the final or a temporary name.
+#   exits 1 and leaves nothing under the final or a temporary name;
+# - SIGUSR1 stops the run with exit 75 and no file left.
 set -u
 MNNH=$1
 MPIEXEC=$2
@@ -62,6 +63,20 @@ expect 1 "sample 0" "${B[@]}" --n-g 2 --maxiter 1 --out "$WORK/new.h5"
 ls "$WORK" | grep -q '\.tmp\.' && fail "temporary files left: $(ls "$WORK")"
 "$MNNH" generate "${B[@]}" --n-g 2 --force --out "$WORK/ks1.h5" 2>/dev/null || fail "--force did not overwrite"
 "$MNNH" generate --help | grep -q -- "--preset" || fail "--help lacks --preset"
+
+# SIGUSR1 (Slurm's warning before the time limit): stop at a block boundary,
+# exit 75, leave no file.
+"$MNNH" generate --quiet --equation ks --dim 2 --grid 64 --samples 100000 --n-g 2 --block 4 \
+  --out "$WORK/sig.h5" 2>"$WORK/sig.err" &
+pid=$!
+for _ in $(seq 100); do ls "$WORK" | grep -q 'sig.h5.tmp' && break; sleep 0.1; done
+sleep 0.5
+kill -USR1 "$pid"
+wait "$pid"; rc=$?
+[[ $rc == 75 ]] || fail "SIGUSR1: exit $rc, expected 75 ($(cat "$WORK/sig.err"))"
+grep -q "stopped by a signal" "$WORK/sig.err" || fail "SIGUSR1: no message ($(cat "$WORK/sig.err"))"
+[[ ! -e $WORK/sig.h5 ]] || fail "SIGUSR1: output left"
+ls "$WORK" | grep -q '\.tmp\.' && fail "SIGUSR1: temporary file left"
 
 if ((fails)); then echo "generate_cli: $fails failure(s)"; exit 1; fi
 echo "generate_cli: PASS"
