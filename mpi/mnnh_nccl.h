@@ -1,4 +1,4 @@
-/* nccl.h: gradient allreduce between GPUs with NCCL (built when MNNH_HAVE_NCCL).
+/* mnnh_nccl.h: gradient allreduce between GPUs with NCCL (built when MNNH_HAVE_NCCL).
  *
  * One NCCL communicator per MPI communicator, bootstrapped through MPI: rank 0
  * creates the NCCL unique id and MPI_Bcast's it. Each rank passes the GPU it
@@ -9,11 +9,8 @@
  * NCCL's sum is deterministic for a fixed rank count and topology.
  *
  * Without NCCL (or with the cpu backend) mpi/comm.c stages through the host.
- *
- * Name clash: this file shadows the system <nccl.h> for anything compiled
- * with -I mpi/. A file that needs NCCL's own API (only nccl.c) defines
- * MNNH_NCCL_WANT_SYSTEM and includes <nccl.h>: the #include_next at the end
- * then pulls the real header from the directories after mpi/. */
+
+ * (Named mnnh_nccl.h so that it does not shadow NCCL's own <nccl.h>.) */
 #ifndef MNNH_MPI_NCCL_H
 #define MNNH_MPI_NCCL_H
 
@@ -40,8 +37,4 @@ void mnnh_nccl_free(void *ctx);
 #endif
 
 #endif /* MNNH_HAVE_NCCL */
-#endif
-
-#if defined(MNNH_HAVE_NCCL) && defined(MNNH_NCCL_WANT_SYSTEM)
-#include_next <nccl.h> /* NCCL's own header (its NCCL_H_ guard keeps it single) */
 #endif

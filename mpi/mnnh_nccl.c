@@ -1,12 +1,11 @@
-/* nccl.c: NCCL communicator bootstrapped through MPI, in-place float sum
- * (nccl.h). Compiled to nothing without MNNH_HAVE_NCCL. */
-#include "nccl.h" /* ours */
+/* mnnh_nccl.c: NCCL communicator bootstrapped through MPI, in-place float sum
+ * (mnnh_nccl.h). Compiled to nothing without MNNH_HAVE_NCCL. */
+#include "mnnh_nccl.h"
 
 #ifdef MNNH_HAVE_NCCL
 
-#define MNNH_NCCL_WANT_SYSTEM
 #include <cuda_runtime.h>
-#include <nccl.h> /* resolves to ours (-I mpi/), whose #include_next brings NCCL's */
+#include <nccl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
