@@ -38,6 +38,14 @@ static double now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
+/* CPU time of the whole process (all threads): on a loaded machine the
+ * samples per CPU-second at 1 thread is a load-independent figure. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+static double last_cpu_rate; /* samples per CPU-second of the last timing */
 
 #define CHECK(x)                                                                   \
     do {                                                                           \
@@ -169,24 +177,26 @@ static void train_step(bench_model *bm, int B, const float *v, const float *t) {
 static double time_train(bench_model *bm, int B, double seconds) {
     train_step(bm, B, bm->v, bm->target);
     int reps = 0;
-    double t0 = now(), t;
+    double t0 = now(), c0 = cpu_now(), t;
     do {
         train_step(bm, B, bm->v, bm->target);
         reps++;
         t = now();
     } while (t - t0 < seconds || reps < 3);
+    last_cpu_rate = (double)reps * B / (cpu_now() - c0);
     return (double)reps * B / (t - t0);
 }
 
 static double time_infer(bench_model *bm, int B, double seconds) {
     CHECK(mnnh_model_forward(bm->model, B, bm->v, bm->u));
     int reps = 0;
-    double t0 = now(), t;
+    double t0 = now(), c0 = cpu_now(), t;
     do {
         CHECK(mnnh_model_forward(bm->model, B, bm->v, bm->u));
         reps++;
         t = now();
     } while (t - t0 < seconds || reps < 3);
+    last_cpu_rate = (double)reps * B / (cpu_now() - c0);
     return (double)reps * B / (t - t0);
 }
 
@@ -261,6 +271,11 @@ static long maxrss_kib(void) {
     return ru.ru_maxrss;
 }
 
+static double loadavg1(void) {
+    double l[1] = {0};
+    return getloadavg(l, 1) == 1 ? l[0] : -1;
+}
+
 static int nthreads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -277,8 +292,10 @@ static void run_config(const bconfig *c, double roof, const char *core) {
     bm_init(&bm, &a, maxb);
     double fl = mnnh_model_forward_flops(bm.model);
     double train = time_train(&bm, opt.train_batch, opt.seconds);
+    double train_cpu = last_cpu_rate;
     double infer_b = time_infer(&bm, opt.train_batch, opt.seconds / 2);
     double infer = time_infer(&bm, opt.infer_batch, opt.seconds);
+    double infer_cpu = last_cpu_rate;
     double kf, kb;
     time_kernel_layers(&a, bm.be, opt.train_batch, opt.seconds, &kf, &kb);
     double train_gf = 3 * fl * train * 1e-9, infer_gf = fl * infer * 1e-9;
@@ -290,11 +307,13 @@ static void run_config(const bconfig *c, double roof, const char *core) {
            "\"infer_samples_per_s_batch%d\":%.1f,"
            "\"train_gflops\":%.2f,\"infer_gflops\":%.2f,\"gflops\":%.2f,"
            "\"kernel_fwd_gflops\":%.2f,\"kernel_bwd_gflops\":%.2f,\"kernel_gflops\":%.2f,"
-           "\"sgemm_gflops\":%.2f,\"kernel_roof_fraction\":%.3f,\"openblas_core\":\"%s\"}\n",
+           "\"sgemm_gflops\":%.2f,\"kernel_roof_fraction\":%.3f,\"openblas_core\":\"%s\","
+           "\"train_samples_per_cpu_s\":%.1f,\"infer_samples_per_cpu_s\":%.1f,\"loadavg\":%.2f}\n",
            c->name, a.dim, a.N, a.L, a.m, a.r, a.K, mnnh_variant_name(a.variant),
            mnnh_model_nparams(bm.model), bm.be->ops->name, nthreads(), opt.train_batch,
            opt.infer_batch, fl * 1e-6, train, infer, opt.train_batch, infer_b, train_gf,
-           infer_gf, train_gf, kf, kb, kern, roof, roof > 0 ? kern / roof : 0.0, core);
+           infer_gf, train_gf, kf, kb, kern, roof, roof > 0 ? kern / roof : 0.0, core, train_cpu,
+           infer_cpu, loadavg1());
     fflush(stdout);
     bm_free(&bm);
 }

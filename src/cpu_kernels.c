@@ -1,10 +1,25 @@
-/* cpu_kernels.c: the "cpu" backend's op table.
+/* cpu_kernels.c: the "cpu" backend's op table (fast CPU kernels).
  *
- * Layers are split over the batch across OpenMP threads with a fixed, static
- * partition; each thread accumulates parameter gradients into its own scratch
- * slice, and the slices are summed in thread order, so results are identical
- * from run to run at a given thread count (bit-exact resume needs that).
- * The scratch grows on first use and is then reused: no allocation per step. */
+ * Kernel layers (CK/LCK), forward and backward, are direct convolutions that
+ * vectorise over the batch: a block of VB samples (16 with AVX-512, 8 with
+ * AVX2, 4 with SSE2) is transposed into scratch as X[channel][padded
+ * position][VB], with the periodic wrap materialised as halo positions; a tile
+ * keeps up to ACC output-channel x position accumulators in registers and
+ * streams the taps (cpu_conv_body.h, compiled once per instruction set and
+ * chosen at run time with __builtin_cpu_supports; MNNH_CPU_ISA=avx512|avx2|sse
+ * overrides). The input gradient is the same convolution with transposed,
+ * flipped weights; the weight gradient is a register-tiled reduction over
+ * blocks and positions. Restriction, interpolation, reshapes and the
+ * elementwise ops are plain loops split over samples.
+ *
+ * Threads (OpenMP, inside the rank): batch blocks (or samples) are split with
+ * a fixed static partition; parameter gradients of the cnn variant are summed
+ * per thread and the partial sums added in thread order; the lc variant's
+ * weight gradient is split over positions (each thread owns its positions).
+ * So results are identical from run to run at a given thread count and
+ * instruction set (bit-exact resume needs that). Scratch grows on first use
+ * and is then reused: the step loop does not allocate. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,199 +30,917 @@
 #include <omp.h>
 #endif
 
+/* ---------------------------------------------------------------- scratch */
 typedef struct {
-    float *buf;
-    size_t cap; /* floats */
+    char *buf;
+    size_t cap; /* bytes */
 } cpu_scratch;
 
 static _Thread_local cpu_scratch scratch; /* per calling (MPI rank) thread */
 
-static int nthreads_for(int B) {
-#ifdef _OPENMP
-    int t = omp_get_max_threads();
-    return t < B ? t : (B > 0 ? B : 1);
-#else
-    (void)B;
-    return 1;
-#endif
-}
-
-static float *scratch_get(size_t floats) {
-    if (floats > scratch.cap) {
+static void *scratch_get(size_t bytes) {
+    if (bytes > scratch.cap) {
         free(scratch.buf);
-        scratch.buf = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
-        scratch.cap = scratch.buf ? floats : 0;
+        size_t sz = (bytes + 4095) & ~(size_t)4095;
+        scratch.buf = aligned_alloc(64, sz);
+        scratch.cap = scratch.buf ? sz : 0;
     }
     return scratch.buf;
 }
 
-/* Sample range [lo, hi) of thread t among nt for a batch of B. */
-static void slice(int B, int t, int nt, int *lo, int *hi) {
-    *lo = (int)((long)B * t / nt);
-    *hi = (int)((long)B * (t + 1) / nt);
+/* Bump layout: offsets rounded to 64 bytes. */
+static size_t take(size_t *off, size_t bytes) {
+    size_t o = *off;
+    *off += (bytes + 63) & ~(size_t)63;
+    return o;
 }
 
-typedef void (*bwd_fn)(const mnnh_geom *, int B, const float *a, const float *W,
-                       const float *c, const float *d, float *din, float *dW, float *db,
-                       size_t a_stride, size_t c_stride, size_t d_stride, size_t din_stride);
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+static int nthreads_for(int work) {
+    int t = max_threads();
+    return t < work ? t : (work > 0 ? work : 1);
+}
+/* Range [lo, hi) of part t among nt of n items (fixed, static). */
+static void part(int n, int t, int nt, int *lo, int *hi) {
+    *lo = (int)((long)n * t / nt);
+    *hi = (int)((long)n * (t + 1) / nt);
+}
 
-/* Run a backward over batch slices with private dW/db, then reduce. */
-static mnnh_status parallel_param_grads(int B, size_t nW, size_t nb, float *dW, float *db,
-                                        void (*body)(void *ctx, int lo, int hi, float *dW,
-                                                     float *db),
-                                        void *ctx) {
-    int nt = nthreads_for(B);
-    if (nt <= 1) {
-        body(ctx, 0, B, dW, db);
-        return MNNH_OK;
+/* ------------------------------------------------- vector kernel tables */
+typedef struct {
+    const float *X;    /* [CI][Pp][VB] */
+    const float *W;    /* packed [pos?][CI][T][OC] (pos through wofs) */
+    const float *bias; /* NULL, [OC], or [P][OC] when wofs (lc) */
+    float *Y;          /* [OC][P][VB] */
+    const int *qb;     /* padded index of output position q */
+    const int *toff;   /* padded offset of tap t */
+    const int *wofs;   /* [P][T] weight offsets (lc) or NULL (cnn) */
+    int P, T, CI, Pp, OC, relu;
+    const int *yq, *yo; /* NULL: Y[o][q]; else Y[yq[q] + yo[o]] (a grid) */
+} conv_args;
+
+typedef struct {
+    const float *X, *D;       /* blocks [blk][CI][Pp][VB], [blk][OC][Pp][VB] */
+    size_t xstride, dstride;  /* floats per block */
+    const int *qb, *toff;
+    int blk0, blk1, CI, OC, T, Pp;
+    const int *qbd;           /* D[o][qbd[q]], channel stride Ppd */
+    int Ppd;
+} dw_args;
+
+typedef struct {
+    const char *name;
+    int vb;
+    void (*to_block)(const float *in, int nv, int C, int P, const int *qb, int Pp,
+                     const int *halo, int nhalo, float *X);
+    void (*grad_to_block)(const float *out, const float *dout, int relu, int nv, int C, int P,
+                          const int *qb, int Pp, const int *halo, int nhalo, float *D);
+    void (*from_block)(const float *Y, int nv, int C, int P, float *out, int add);
+    void (*conv)(const conv_args *a);
+    void (*dw)(const dw_args *a, int q0, int q1, float *dWp);
+    void (*db)(const dw_args *a, int q0, int q1, int lc, float *db);
+    void (*dbx)(const dw_args *a, int q0, int q1, int lc, float *db);
+} simd_kernels;
+
+#define CK_STR_(x) #x
+#define CK_STR(x) CK_STR_(x)
+
+#if defined(__x86_64__) || defined(__i386__)
+#define CK_X86 1
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,fma")
+#define ISA avx512
+#define VB 16
+#define ACC 24
+#define DWACC 20
+#define COMAX 16
+#include "cpu_conv_body.h"
+#undef ISA
+#undef VB
+#undef ACC
+#undef DWACC
+#undef COMAX
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define ISA avx2
+#define VB 8
+#define ACC 12
+#define DWACC 10
+#define COMAX 12
+#include "cpu_conv_body.h"
+#undef ISA
+#undef VB
+#undef ACC
+#undef DWACC
+#undef COMAX
+#pragma GCC pop_options
+#endif
+
+/* the portable baseline (SSE2 on x86-64) */
+#define ISA sse
+#define VB 4
+#define ACC 12
+#define DWACC 10
+#define COMAX 12
+#include "cpu_conv_body.h"
+#undef ISA
+#undef VB
+#undef ACC
+#undef DWACC
+#undef COMAX
+
+static const simd_kernels *isa_forced;
+
+static const simd_kernels *isa_best(void) {
+#ifdef CK_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("fma"))
+        return &kernels_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &kernels_avx2;
+#endif
+    return &kernels_sse;
+}
+
+static const simd_kernels *isa_by_name(const char *name) {
+    const simd_kernels *best = isa_best();
+    if (!strcmp(name, "sse")) return &kernels_sse;
+#ifdef CK_X86
+    if (!strcmp(name, "avx2") && best != &kernels_sse) return &kernels_avx2;
+    if (!strcmp(name, "avx512") && best == &kernels_avx512) return &kernels_avx512;
+#endif
+    return NULL;
+}
+
+static const simd_kernels *kern(void) {
+    if (isa_forced) return isa_forced;
+    const char *env = getenv("MNNH_CPU_ISA");
+    const simd_kernels *k = env && *env ? isa_by_name(env) : NULL;
+    return k ? k : isa_best();
+}
+
+/* Not in a public header (tests and benchmarks declare them): force the
+ * instruction set of the cpu backend ("avx512", "avx2", "sse"; NULL = best).
+ * Returns 0, or -1 when this machine cannot run it. */
+int mnnh_cpu_kernels_set_isa(const char *name) {
+    if (!name) {
+        isa_forced = NULL;
+        return 0;
     }
-    float *s = scratch_get((nW + nb) * (size_t)nt);
-    if (!s) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch");
-    memset(s, 0, sizeof(float) * (nW + nb) * nt);
+    const simd_kernels *k = isa_by_name(name);
+    if (!k) return -1;
+    isa_forced = k;
+    return 0;
+}
+const char *mnnh_cpu_kernels_isa(void) { return kern()->name; }
+
+/* ------------------------------------------------ kernel-layer geometry */
+typedef struct {
+    int P, T, Pp, nhalo;
+    int *qb, *toff, *toffb, *halo; /* toffb: taps of the transposed convolution */
+    int *srcpos;                   /* [P][T]: position read by tap t of q (lc bwd) */
+} kgeo;
+
+static int wrapi(int x, int n) { return ((x % n) + n) % n; }
+
+static size_t kgeo_bytes(const mnnh_geom *g, int need_src) {
+    int n = g->n, nb = g->nb, w = 2 * nb + 1, Wp = n + 2 * nb;
+    size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g);
+    size_t Pp = g->dim == 2 ? (size_t)Wp * Wp : (size_t)Wp;
+    (void)w;
+    size_t off = 0;
+    take(&off, P * sizeof(int));
+    take(&off, T * sizeof(int));
+    take(&off, T * sizeof(int));
+    take(&off, 2 * (Pp - P) * sizeof(int));
+    if (need_src) take(&off, P * T * sizeof(int));
+    return off;
+}
+
+static void kgeo_build(const mnnh_geom *g, char *mem, int need_src, kgeo *k) {
+    int n = g->n, nb = g->nb, w = 2 * nb + 1, Wp = n + 2 * nb;
+    k->P = (int)mnnh_geom_positions(g);
+    k->T = (int)mnnh_geom_taps(g);
+    k->Pp = g->dim == 2 ? Wp * Wp : Wp;
+    k->nhalo = k->Pp - k->P;
+    size_t off = 0;
+    k->qb = (int *)(mem + take(&off, k->P * sizeof(int)));
+    k->toff = (int *)(mem + take(&off, k->T * sizeof(int)));
+    k->toffb = (int *)(mem + take(&off, k->T * sizeof(int)));
+    k->halo = (int *)(mem + take(&off, 2 * (size_t)k->nhalo * sizeof(int)));
+    k->srcpos = need_src ? (int *)(mem + take(&off, (size_t)k->P * k->T * sizeof(int))) : NULL;
+    int h = 0;
+    if (g->dim == 1) {
+        for (int q = 0; q < n; q++) k->qb[q] = q + nb;
+        for (int t = 0; t < w; t++) k->toff[t] = t - nb, k->toffb[t] = nb - t;
+        for (int u = 0; u < Wp; u++)
+            if (u < nb || u >= n + nb) {
+                k->halo[2 * h] = u;
+                k->halo[2 * h + 1] = wrapi(u - nb, n) + nb;
+                h++;
+            }
+        if (need_src)
+            for (int q = 0; q < n; q++)
+                for (int t = 0; t < w; t++) k->srcpos[q * w + t] = wrapi(q - (t - nb), n);
+    } else {
+        for (int q1 = 0; q1 < n; q1++)
+            for (int q2 = 0; q2 < n; q2++) k->qb[q1 * n + q2] = (q1 + nb) * Wp + q2 + nb;
+        for (int t1 = 0; t1 < w; t1++)
+            for (int t2 = 0; t2 < w; t2++) {
+                k->toff[t1 * w + t2] = (t1 - nb) * Wp + (t2 - nb);
+                k->toffb[t1 * w + t2] = -((t1 - nb) * Wp + (t2 - nb));
+            }
+        for (int u1 = 0; u1 < Wp; u1++)
+            for (int u2 = 0; u2 < Wp; u2++)
+                if (u1 < nb || u1 >= n + nb || u2 < nb || u2 >= n + nb) {
+                    k->halo[2 * h] = u1 * Wp + u2;
+                    k->halo[2 * h + 1] = (wrapi(u1 - nb, n) + nb) * Wp + wrapi(u2 - nb, n) + nb;
+                    h++;
+                }
+        if (need_src)
+            for (int q1 = 0; q1 < n; q1++)
+                for (int q2 = 0; q2 < n; q2++)
+                    for (int t1 = 0; t1 < w; t1++)
+                        for (int t2 = 0; t2 < w; t2++)
+                            k->srcpos[(size_t)(q1 * n + q2) * k->T + t1 * w + t2] =
+                                wrapi(q1 - (t1 - nb), n) * n + wrapi(q2 - (t2 - nb), n);
+    }
+}
+
+/* ------------------------------------------------------ kernel forward */
+static mnnh_status cpu_kernel_fwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
+                                  const float *W, const float *b, float *out) {
+    (void)be;
+    const simd_kernels *K = kern();
+    const int VBk = K->vb, CI = g->cin, OC = g->cout, lc = g->local;
+    kgeo kg;
+    const size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g);
+    const int nblk = (B + VBk - 1) / VBk, nt = nthreads_for(nblk);
+    const size_t npos = lc ? P : 1, wper = (size_t)CI * T * OC;
+    const int Wp1 = g->n + 2 * g->nb;
+    const size_t Pp = g->dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
+    size_t off = 0;
+    size_t o_geo = take(&off, kgeo_bytes(g, 0));
+    size_t o_wofs = take(&off, lc ? P * T * sizeof(int) : 0);
+    size_t o_w = take(&off, npos * wper * sizeof(float));
+    size_t xs = (size_t)CI * Pp * VBk, ys = (size_t)OC * P * VBk;
+    size_t o_th = take(&off, 0);
+    size_t per_thread = ((xs + ys) * sizeof(float) + 63) & ~(size_t)63;
+    off += per_thread * nt;
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    kgeo_build(g, mem + o_geo, 0, &kg);
+    int *wofs = lc ? (int *)(mem + o_wofs) : NULL;
+    float *Wpk = (float *)(mem + o_w);
 #pragma omp parallel num_threads(nt)
     {
-#ifdef _OPENMP
-        int t = omp_get_thread_num();
-#else
-        int t = 0;
-#endif
-        int lo, hi;
-        slice(B, t, nt, &lo, &hi);
-        float *mine = s + (nW + nb) * (size_t)t;
-        body(ctx, lo, hi, mine, mine + nW);
-    }
-    for (int t = 0; t < nt; t++) {
-        const float *mine = s + (nW + nb) * (size_t)t;
-        for (size_t i = 0; i < nW; i++) dW[i] += mine[i];
-        for (size_t i = 0; i < nb; i++) db[i] += mine[nW + i];
+        /* pack weights [pos][o][i][t] -> [pos][i][t][o] */
+#pragma omp for schedule(static)
+        for (long pi = 0; pi < (long)npos; pi++) {
+            const float *src = W + (size_t)pi * wper;
+            float *dst = Wpk + (size_t)pi * wper;
+            for (int o = 0; o < OC; o++)
+                for (size_t k = 0; k < (size_t)CI * T; k++) dst[k * OC + o] = src[(size_t)o * CI * T + k];
+            if (wofs)
+                for (size_t t = 0; t < T; t++) wofs[(size_t)pi * T + t] = (int)((size_t)pi * wper);
+        }
+        int t = thread_id(), lo, hi;
+        part(nblk, t, nt, &lo, &hi);
+        float *X = (float *)(mem + o_th + per_thread * t), *Y = X + xs;
+        conv_args a = {X, Wpk, b, Y, kg.qb, kg.toff, wofs, (int)P, (int)T, CI, (int)Pp, OC,
+                       g->relu, NULL, NULL};
+        for (int blk = lo; blk < hi; blk++) {
+            int b0 = blk * VBk, nv = B - b0 < VBk ? B - b0 : VBk;
+            K->to_block(in + (size_t)b0 * CI * P, nv, CI, (int)P, kg.qb, (int)Pp, kg.halo,
+                        kg.nhalo, X);
+            K->conv(&a);
+            K->from_block(Y, nv, OC, (int)P, out + (size_t)b0 * OC * P, 0);
+        }
     }
     return MNNH_OK;
 }
 
-/* ---- layer ops: forward splits the batch, backward uses private grads ---- */
+/* dst (+)= packed partial: dst[o][k] += part[k][o] (transpose) or dst[k][o] += part[k][o]. */
+static void add_packed(float *dst, const float *part_, size_t KK, int OC, int transpose) {
+    if (transpose) {
+        for (int o = 0; o < OC; o++)
+            for (size_t k = 0; k < KK; k++) dst[(size_t)o * KK + k] += part_[k * OC + o];
+    } else {
+        for (size_t k = 0; k < KK * OC; k++) dst[k] += part_[k];
+    }
+}
+
+/* The parameter-gradient phase of a backward, called by every thread of a
+ * parallel region. cnn: each thread reduces its blocks into its partial, the
+ * partials are added in thread order; lc: each thread owns a range of
+ * positions and adds straight into dW, db. The bias gradient is the sum of D
+ * (kernel, restrict) or of X (interp, bias_from_x). */
+static void dw_phase(const simd_kernels *K, dw_args d, int lc, int P, int nblk, int nt, int t,
+                     float *parts, size_t part_floats, int transpose_w, int bias_from_x,
+                     float *dW, float *db) {
+    size_t KK = (size_t)d.CI * d.T, wper = KK * d.OC;
+    size_t nbias = bias_from_x ? (size_t)d.T : (size_t)d.OC;
+    int lo, hi;
+    if (lc) {
+        part(P, t, nt, &lo, &hi);
+        d.blk0 = 0;
+        d.blk1 = nblk;
+        for (int q = lo; q < hi; q++) {
+            float *pq = parts + (size_t)q * wper;
+            memset(pq, 0, wper * sizeof(float));
+            K->dw(&d, q, q + 1, pq);
+            if (bias_from_x) K->dbx(&d, q, q + 1, 1, db);
+            else K->db(&d, q, q + 1, 1, db);
+            add_packed(dW + (size_t)q * wper, pq, KK, d.OC, transpose_w);
+        }
+        return;
+    }
+    part(nblk, t, nt, &lo, &hi);
+    float *mine = parts + (size_t)t * part_floats;
+    memset(mine, 0, (wper + nbias) * sizeof(float));
+    d.blk0 = lo;
+    d.blk1 = hi;
+    if (hi > lo) {
+        K->dw(&d, 0, P, mine);
+        if (bias_from_x) K->dbx(&d, 0, P, 0, mine + wper);
+        else K->db(&d, 0, P, 0, mine + wper);
+    }
+#pragma omp barrier
+#pragma omp master
+    for (int th = 0; th < nt; th++) {
+        const float *pt = parts + (size_t)th * part_floats;
+        add_packed(dW, pt, KK, d.OC, transpose_w);
+        for (size_t k = 0; k < nbias; k++) db[k] += pt[wper + k];
+    }
+}
+
+static size_t part_stride(size_t floats) { return (floats + 15) & ~(size_t)15; }
+
+static mnnh_status cpu_kernel_bwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
+                                  const float *W, const float *out, const float *dout,
+                                  float *din, float *dW, float *db) {
+    (void)be;
+    const simd_kernels *K = kern();
+    const int VBk = K->vb, CI = g->cin, OC = g->cout, lc = g->local;
+    kgeo kg;
+    const size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g);
+    const int nblk = (B + VBk - 1) / VBk;
+    const int nt = lc ? nthreads_for((int)(P > (size_t)nblk ? P : (size_t)nblk))
+                      : nthreads_for(nblk);
+    const size_t npos = lc ? P : 1, wper = (size_t)CI * T * OC;
+    const int Wp1 = g->n + 2 * g->nb;
+    const size_t Pp = g->dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
+    const size_t xs = (size_t)CI * Pp * VBk, ds = (size_t)OC * Pp * VBk;
+    size_t off = 0;
+    size_t o_geo = take(&off, kgeo_bytes(g, lc));
+    size_t o_wofs = take(&off, lc ? P * T * sizeof(int) : 0);
+    size_t o_wb = take(&off, din ? npos * wper * sizeof(float) : 0);
+    size_t o_X = take(&off, (size_t)nblk * xs * sizeof(float));
+    size_t o_D = take(&off, (size_t)nblk * ds * sizeof(float));
+    /* cnn: per-thread packed partials [CI][T][OC] + [OC]; lc: one [P][CI][T][OC] */
+    size_t part_floats = part_stride(wper + OC);
+    size_t o_part = take(&off, (lc ? P * wper : (size_t)nt * part_floats) * sizeof(float));
+    size_t dxs = (size_t)CI * P * VBk;
+    size_t o_dx = take(&off, din ? (size_t)nt * dxs * sizeof(float) : 0);
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    kgeo_build(g, mem + o_geo, lc, &kg);
+    int *wofs = lc ? (int *)(mem + o_wofs) : NULL;
+    float *Wb = (float *)(mem + o_wb), *Xall = (float *)(mem + o_X), *Dall = (float *)(mem + o_D);
+    float *parts = (float *)(mem + o_part), *DXall = (float *)(mem + o_dx);
+    const int Ti = (int)T;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = thread_id();
+        /* transposed-convolution weights: Wb[pos][co][t][ci] = W[pos][co][ci][t];
+         * lc: the weight of (q, t) belongs to the source position srcpos[q][t] */
+        if (din) {
+#pragma omp for schedule(static) nowait
+            for (long pi = 0; pi < (long)npos; pi++) {
+                const float *src = W + (size_t)pi * wper;
+                float *dst = Wb + (size_t)pi * wper;
+                for (int co = 0; co < OC; co++)
+                    for (int ci = 0; ci < CI; ci++)
+                        for (int tt = 0; tt < Ti; tt++)
+                            dst[((size_t)co * Ti + tt) * CI + ci] = src[((size_t)co * CI + ci) * Ti + tt];
+                if (wofs)
+                    for (int tt = 0; tt < Ti; tt++)
+                        wofs[(size_t)pi * Ti + tt] = (int)((size_t)kg.srcpos[(size_t)pi * Ti + tt] * wper);
+            }
+        }
+#pragma omp for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int b0 = blk * VBk, nv = B - b0 < VBk ? B - b0 : VBk;
+            K->to_block(in + (size_t)b0 * CI * P, nv, CI, (int)P, kg.qb, (int)Pp, kg.halo,
+                        kg.nhalo, Xall + (size_t)blk * xs);
+            K->grad_to_block(out + (size_t)b0 * OC * P, dout + (size_t)b0 * OC * P, g->relu, nv,
+                             OC, (int)P, kg.qb, (int)Pp, kg.halo, kg.nhalo,
+                             Dall + (size_t)blk * ds);
+        }
+        /* (implicit barrier: all blocks and packed weights ready) */
+        if (din) {
+            float *DX = DXall + (size_t)t * dxs;
+            conv_args a = {NULL, Wb, NULL, DX, kg.qb, kg.toffb, wofs, (int)P, Ti, OC, (int)Pp,
+                           CI, 0, NULL, NULL};
+#pragma omp for schedule(static) nowait
+            for (int blk = 0; blk < nblk; blk++) {
+                int b0 = blk * VBk, nv = B - b0 < VBk ? B - b0 : VBk;
+                a.X = Dall + (size_t)blk * ds;
+                K->conv(&a);
+                K->from_block(DX, nv, CI, (int)P, din + (size_t)b0 * CI * P, 0);
+            }
+        }
+        dw_args d = {Xall, Dall, xs, ds, kg.qb, kg.toff, 0, nblk, CI, OC, Ti, (int)Pp, kg.qb,
+                     (int)Pp};
+        dw_phase(K, d, lc, (int)P, nblk, nt, t, parts, part_floats, 1, 0, dW, db);
+    }
+    return MNNH_OK;
+}
+
+/* ------------------------------------------- restriction / interpolation */
+/* As convolutions over a block of samples: the grid of VB samples is X[G][VB];
+ * position q's block starts at grid index qb[q] and offset j is toff[j]. */
 typedef struct {
-    const mnnh_geom *g;
-    const float *a, *W, *c, *d;
-    float *din;
-    size_t sa, sc, sd, sdin; /* per-sample strides of a, c, d, din */
-    int kind;                /* 0 restrict, 1 kernel, 2 interp */
-} bwd_ctx;
+    int *qb, *toff, *ident;
+} btab;
+static const int zero_tap[1] = {0};
 
-static void bwd_body(void *vctx, int lo, int hi, float *dW, float *db) {
-    bwd_ctx *x = vctx;
-    int n = hi - lo;
-    if (n <= 0) return;
-    const float *a = x->a + x->sa * lo, *c = x->c ? x->c + x->sc * lo : NULL;
-    const float *d = x->d + x->sd * lo;
-    float *din = x->din ? x->din + x->sdin * lo : NULL;
-    if (x->kind == 0) mnnh_ref_restrict_bwd(x->g, n, a, x->W, d, din, dW, db);
-    else if (x->kind == 1) mnnh_ref_kernel_bwd(x->g, n, a, x->W, c, d, din, dW, db);
-    else mnnh_ref_interp_bwd(x->g, n, a, x->W, d, din, dW, db);
+static size_t btab_bytes(const mnnh_geom *g) {
+    size_t off = 0, P = mnnh_geom_positions(g), S = mnnh_geom_block(g);
+    take(&off, P * sizeof(int));
+    take(&off, S * sizeof(int));
+    take(&off, P * sizeof(int));
+    return off;
 }
-
-static size_t param_w(const mnnh_geom *g, int kind) {
-    size_t P = mnnh_geom_positions(g), S = mnnh_geom_block(g), T = mnnh_geom_taps(g);
-    size_t per = kind == 0 ? (size_t)g->cout * S
-                 : kind == 1 ? (size_t)g->cout * g->cin * T
-                             : S * g->cin;
-    return g->local ? per * P : per;
+static void btab_build(const mnnh_geom *g, char *mem, btab *t) {
+    size_t off = 0, P = mnnh_geom_positions(g), S = mnnh_geom_block(g);
+    t->qb = (int *)(mem + take(&off, P * sizeof(int)));
+    t->toff = (int *)(mem + take(&off, S * sizeof(int)));
+    t->ident = (int *)(mem + take(&off, P * sizeof(int)));
+    int n = g->n, s = g->s, N = n * s;
+    if (g->dim == 1) {
+        for (int i = 0; i < n; i++) t->qb[i] = i * s;
+        for (int j = 0; j < s; j++) t->toff[j] = j;
+    } else {
+        for (int i1 = 0; i1 < n; i1++)
+            for (int i2 = 0; i2 < n; i2++) t->qb[i1 * n + i2] = i1 * s * N + i2 * s;
+        for (int j1 = 0; j1 < s; j1++)
+            for (int j2 = 0; j2 < s; j2++) t->toff[j1 * s + j2] = j1 * N + j2;
+    }
+    for (size_t q = 0; q < P; q++) t->ident[q] = (int)q;
 }
-static size_t param_b(const mnnh_geom *g, int kind) {
-    size_t P = mnnh_geom_positions(g), S = mnnh_geom_block(g);
-    size_t per = kind == 2 ? S : (size_t)g->cout;
-    return g->local ? per * P : per;
-}
-
-#define FWD_SPLIT(call_with_lo_n)                         \
-    do {                                                  \
-        int nt = nthreads_for(B);                         \
-        _Pragma("omp parallel for num_threads(nt) schedule(static)") \
-        for (int t = 0; t < nt; t++) {                    \
-            int lo, hi;                                   \
-            slice(B, t, nt, &lo, &hi);                    \
-            if (hi > lo) { int n = hi - lo; call_with_lo_n; } \
-        }                                                 \
-    } while (0)
 
 static mnnh_status cpu_restrict_fwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *v,
                                     const float *W, const float *b, float *out) {
-    size_t G = mnnh_geom_grid(g), O = (size_t)g->cout * mnnh_geom_positions(g);
-    FWD_SPLIT(mnnh_ref_restrict_fwd(g, n, v + G * lo, W, b, out + O * lo));
+    (void)be;
+    const simd_kernels *K = kern();
+    const int VBk = K->vb, C = g->cout, lc = g->local;
+    const size_t P = mnnh_geom_positions(g), S = mnnh_geom_block(g), G = mnnh_geom_grid(g);
+    const int nblk = (B + VBk - 1) / VBk, nt = nthreads_for(nblk);
+    const size_t npos = lc ? P : 1, wper = S * C;
+    size_t off = 0;
+    size_t o_tab = take(&off, btab_bytes(g));
+    size_t o_wofs = take(&off, lc ? P * S * sizeof(int) : 0);
+    size_t o_w = take(&off, npos * wper * sizeof(float));
+    size_t xs = G * VBk, ys = (size_t)C * P * VBk;
+    size_t o_th = take(&off, 0), per_thread = ((xs + ys) * sizeof(float) + 63) & ~(size_t)63;
+    off += per_thread * nt;
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    btab bt;
+    btab_build(g, mem + o_tab, &bt);
+    int *wofs = lc ? (int *)(mem + o_wofs) : NULL;
+    float *Wpk = (float *)(mem + o_w);
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(static)
+        for (long pi = 0; pi < (long)npos; pi++) {
+            const float *src = W + (size_t)pi * wper;
+            float *dst = Wpk + (size_t)pi * wper;
+            for (int c = 0; c < C; c++)
+                for (size_t j = 0; j < S; j++) dst[j * C + c] = src[(size_t)c * S + j];
+            if (wofs)
+                for (size_t j = 0; j < S; j++) wofs[(size_t)pi * S + j] = (int)((size_t)pi * wper);
+        }
+        int t = thread_id(), lo, hi;
+        part(nblk, t, nt, &lo, &hi);
+        float *X = (float *)(mem + o_th + per_thread * t), *Y = X + xs;
+        conv_args a = {X, Wpk, b, Y, bt.qb, bt.toff, wofs, (int)P, (int)S, 1, (int)G, C, 0,
+                       NULL, NULL};
+        for (int blk = lo; blk < hi; blk++) {
+            int b0 = blk * VBk, nv = B - b0 < VBk ? B - b0 : VBk;
+            K->to_block(v + (size_t)b0 * G, nv, 1, (int)G, NULL, (int)G, NULL, 0, X);
+            K->conv(&a);
+            K->from_block(Y, nv, C, (int)P, out + (size_t)b0 * C * P, 0);
+        }
+    }
     return MNNH_OK;
 }
-static mnnh_status cpu_kernel_fwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
-                                  const float *W, const float *b, float *out) {
-    size_t P = mnnh_geom_positions(g), I = (size_t)g->cin * P, O = (size_t)g->cout * P;
-    FWD_SPLIT(mnnh_ref_kernel_fwd(g, n, in + I * lo, W, b, out + O * lo));
-    return MNNH_OK;
-}
-static mnnh_status cpu_interp_fwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *z,
-                                  const float *W, const float *b, float *u) {
-    size_t G = mnnh_geom_grid(g), I = (size_t)g->cin * mnnh_geom_positions(g);
-    FWD_SPLIT(mnnh_ref_interp_fwd(g, n, z + I * lo, W, b, u + G * lo));
-    return MNNH_OK;
-}
-static mnnh_status cpu_gather(mnnh_backend *be, const mnnh_geom *g, int B, const float *v,
-                              float *out) {
-    size_t G = mnnh_geom_grid(g);
-    FWD_SPLIT(mnnh_ref_gather(g, n, v + G * lo, out + G * lo));
-    return MNNH_OK;
-}
-static mnnh_status cpu_scatter_add(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
-                                   float *u) {
-    size_t G = mnnh_geom_grid(g);
-    FWD_SPLIT(mnnh_ref_scatter_add(g, n, in + G * lo, u + G * lo));
-    return MNNH_OK;
-}
+
+static mnnh_status restrict_bwd_scalar(const mnnh_geom *g, int B, const float *v, const float *W,
+                                       const float *dout, float *dv, float *dW, float *db);
 
 static mnnh_status cpu_restrict_bwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *v,
                                     const float *W, const float *dout, float *dv, float *dW,
                                     float *db) {
-    size_t G = mnnh_geom_grid(g), O = (size_t)g->cout * mnnh_geom_positions(g);
-    bwd_ctx x = {g, v, W, NULL, dout, dv, G, 0, O, G, 0};
-    return parallel_param_grads(B, param_w(g, 0), param_b(g, 0), dW, db, bwd_body, &x);
+    (void)be;
+    if (dv) return restrict_bwd_scalar(g, B, v, W, dout, dv, dW, db); /* not used by the model */
+    const simd_kernels *K = kern();
+    const int VBk = K->vb, C = g->cout, lc = g->local;
+    const size_t P = mnnh_geom_positions(g), S = mnnh_geom_block(g), G = mnnh_geom_grid(g);
+    const int nblk = (B + VBk - 1) / VBk;
+    const int nt = lc ? nthreads_for((int)(P > (size_t)nblk ? P : (size_t)nblk))
+                      : nthreads_for(nblk);
+    const size_t wper = S * C, xs = G * VBk, ds = (size_t)C * P * VBk;
+    size_t part_floats = part_stride(wper + C);
+    size_t off = 0;
+    size_t o_tab = take(&off, btab_bytes(g));
+    size_t o_X = take(&off, (size_t)nblk * xs * sizeof(float));
+    size_t o_D = take(&off, (size_t)nblk * ds * sizeof(float));
+    size_t o_part = take(&off, (lc ? P * wper : (size_t)nt * part_floats) * sizeof(float));
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    btab bt;
+    btab_build(g, mem + o_tab, &bt);
+    float *Xall = (float *)(mem + o_X), *Dall = (float *)(mem + o_D), *parts = (float *)(mem + o_part);
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int b0 = blk * VBk, nv = B - b0 < VBk ? B - b0 : VBk;
+            K->to_block(v + (size_t)b0 * G, nv, 1, (int)G, NULL, (int)G, NULL, 0,
+                        Xall + (size_t)blk * xs);
+            K->grad_to_block(NULL, dout + (size_t)b0 * C * P, 0, nv, C, (int)P, NULL, (int)P,
+                             NULL, 0, Dall + (size_t)blk * ds);
+        }
+        dw_args d = {Xall, Dall, xs, ds, bt.qb, bt.toff, 0, nblk, 1, C, (int)S, (int)G, bt.ident,
+                     (int)P};
+        dw_phase(K, d, lc, (int)P, nblk, nt, thread_id(), parts, part_floats, 1, 0, dW, db);
+    }
+    return MNNH_OK;
 }
-static mnnh_status cpu_kernel_bwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
-                                  const float *W, const float *out, const float *dout,
-                                  float *din, float *dW, float *db) {
-    size_t P = mnnh_geom_positions(g), I = (size_t)g->cin * P, O = (size_t)g->cout * P;
-    bwd_ctx x = {g, in, W, out, dout, din, I, O, O, I, 1};
-    return parallel_param_grads(B, param_w(g, 1), param_b(g, 1), dW, db, bwd_body, &x);
+
+static mnnh_status cpu_interp_fwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *z,
+                                  const float *W, const float *b, float *u) {
+    (void)be;
+    const simd_kernels *K = kern();
+    const int VBk = K->vb, C = g->cin, lc = g->local;
+    const size_t P = mnnh_geom_positions(g), S = mnnh_geom_block(g), G = mnnh_geom_grid(g);
+    const int nblk = (B + VBk - 1) / VBk, nt = nthreads_for(nblk);
+    const size_t npos = lc ? P : 1, wper = S * C;
+    size_t off = 0;
+    size_t o_tab = take(&off, btab_bytes(g));
+    size_t o_wofs = take(&off, lc ? P * sizeof(int) : 0);
+    size_t o_w = take(&off, npos * wper * sizeof(float));
+    size_t xs = (size_t)C * P * VBk, ys = G * VBk;
+    size_t o_th = take(&off, 0), per_thread = ((xs + ys) * sizeof(float) + 63) & ~(size_t)63;
+    off += per_thread * nt;
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    btab bt;
+    btab_build(g, mem + o_tab, &bt);
+    int *wofs = lc ? (int *)(mem + o_wofs) : NULL;
+    float *Wpk = (float *)(mem + o_w);
+#pragma omp parallel num_threads(nt)
+    {
+        /* W[pos][j][c] -> [pos][c][j]: input channel c, output channel j */
+#pragma omp for schedule(static)
+        for (long pi = 0; pi < (long)npos; pi++) {
+            const float *src = W + (size_t)pi * wper;
+            float *dst = Wpk + (size_t)pi * wper;
+            for (size_t j = 0; j < S; j++)
+                for (int c = 0; c < C; c++) dst[(size_t)c * S + j] = src[j * C + c];
+            if (wofs) wofs[pi] = (int)((size_t)pi * wper);
+        }
+        int t = thread_id(), lo, hi;
+        part(nblk, t, nt, &lo, &hi);
+        float *X = (float *)(mem + o_th + per_thread * t), *Yg = X + xs;
+        conv_args a = {X, Wpk, b, Yg, bt.ident, zero_tap, wofs, (int)P, 1, C, (int)P, (int)S, 0,
+                       bt.qb, bt.toff};
+        for (int blk = lo; blk < hi; blk++) {
+            int b0 = blk * VBk, nv = B - b0 < VBk ? B - b0 : VBk;
+            K->to_block(z + (size_t)b0 * C * P, nv, C, (int)P, NULL, (int)P, NULL, 0, X);
+            K->conv(&a);
+            K->from_block(Yg, nv, 1, (int)G, u + (size_t)b0 * G, 1);
+        }
+    }
+    return MNNH_OK;
 }
+
 static mnnh_status cpu_interp_bwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *z,
                                   const float *W, const float *du, float *dz, float *dW,
                                   float *db) {
-    size_t G = mnnh_geom_grid(g), I = (size_t)g->cin * mnnh_geom_positions(g);
-    bwd_ctx x = {g, z, W, NULL, du, dz, I, 0, G, I, 2};
-    return parallel_param_grads(B, param_w(g, 2), param_b(g, 2), dW, db, bwd_body, &x);
+    (void)be;
+    const simd_kernels *K = kern();
+    const int VBk = K->vb, C = g->cin, lc = g->local;
+    const size_t P = mnnh_geom_positions(g), S = mnnh_geom_block(g), G = mnnh_geom_grid(g);
+    const int nblk = (B + VBk - 1) / VBk;
+    const int nt = lc ? nthreads_for((int)(P > (size_t)nblk ? P : (size_t)nblk))
+                      : nthreads_for(nblk);
+    const size_t wper = S * C, xs = G * VBk, zs = (size_t)C * P * VBk;
+    size_t part_floats = part_stride(wper + S);
+    size_t off = 0;
+    size_t o_tab = take(&off, btab_bytes(g));
+    size_t o_wofs = take(&off, lc ? P * S * sizeof(int) : 0);
+    size_t o_X = take(&off, (size_t)nblk * xs * sizeof(float));
+    size_t o_Z = take(&off, (size_t)nblk * zs * sizeof(float));
+    size_t o_part = take(&off, (lc ? P * wper : (size_t)nt * part_floats) * sizeof(float));
+    size_t o_dz = take(&off, dz ? (size_t)nt * zs * sizeof(float) : 0);
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    btab bt;
+    btab_build(g, mem + o_tab, &bt);
+    int *wofs = lc ? (int *)(mem + o_wofs) : NULL;
+    if (wofs)
+        for (size_t q = 0; q < P; q++)
+            for (size_t j = 0; j < S; j++) wofs[q * S + j] = (int)(q * wper);
+    float *Xall = (float *)(mem + o_X), *Zall = (float *)(mem + o_Z);
+    float *parts = (float *)(mem + o_part), *DZall = (float *)(mem + o_dz);
+#pragma omp parallel num_threads(nt)
+    {
+        int t = thread_id();
+#pragma omp for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int b0 = blk * VBk, nv = B - b0 < VBk ? B - b0 : VBk;
+            K->to_block(du + (size_t)b0 * G, nv, 1, (int)G, NULL, (int)G, NULL, 0,
+                        Xall + (size_t)blk * xs);
+            K->to_block(z + (size_t)b0 * C * P, nv, C, (int)P, NULL, (int)P, NULL, 0,
+                        Zall + (size_t)blk * zs);
+        }
+        if (dz) {
+            /* dz[c][q] = sum_j W[q?][j][c] du[grid(q, j)]: W is already [pos][tap j][out c] */
+            float *DZ = DZall + (size_t)t * zs;
+            conv_args a = {NULL, W, NULL, DZ, bt.qb, bt.toff, wofs, (int)P, (int)S, 1, (int)G, C,
+                           0, NULL, NULL};
+#pragma omp for schedule(static) nowait
+            for (int blk = 0; blk < nblk; blk++) {
+                int b0 = blk * VBk, nv = B - b0 < VBk ? B - b0 : VBk;
+                a.X = Xall + (size_t)blk * xs;
+                K->conv(&a);
+                K->from_block(DZ, nv, C, (int)P, dz + (size_t)b0 * C * P, 0);
+            }
+        }
+        dw_args d = {Xall, Zall, xs, zs, bt.qb, bt.toff, 0, nblk, 1, C, (int)S, (int)G, bt.ident,
+                     (int)P};
+        dw_phase(K, d, lc, (int)P, nblk, nt, t, parts, part_floats, 0, 1, dW, db);
+    }
+    return MNNH_OK;
 }
 
-/* ---- elementwise ops: the reference is already memory bound ---- */
+/* ------------------------------------------- per-sample split with partials */
+/* Run body over sample slices with private parameter-gradient partials
+ * (zeroed), then add the partials to the outputs in thread order. */
+typedef void (*slice_fn)(void *ctx, int lo, int hi, float *part);
+
+static mnnh_status split_samples(int B, size_t npart, slice_fn body, void *ctx,
+                                 void (*reduce)(void *ctx, const float *part)) {
+    int nt = nthreads_for(B);
+    size_t off = 0;
+    size_t stride = take(&off, npart * sizeof(float));
+    (void)stride;
+    size_t per = off;
+    float *s = scratch_get(per * nt + 64);
+    if (!s) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch");
+#pragma omp parallel num_threads(nt)
+    {
+        int t = thread_id(), lo, hi;
+        part(B, t, nt, &lo, &hi);
+        float *mine = (float *)((char *)s + per * t);
+        if (npart) memset(mine, 0, npart * sizeof(float));
+        if (hi > lo) body(ctx, lo, hi, mine);
+    }
+    if (reduce)
+        for (int t = 0; t < nt; t++) reduce(ctx, (const float *)((char *)s + per * t));
+    return MNNH_OK;
+}
+
+/* Offset of block position i, offset row j1 in a sample's grid (2D: rows of s). */
+typedef struct {
+    const mnnh_geom *g;
+    const float *a, *W, *b, *d;
+    float *o1, *o2, *dW, *db;
+    size_t P, S, G, nW, nB;
+} lay_ctx;
+
+/* Copy the s^d values of block i of grid v into blk[S]. */
+static inline void block_get(const mnnh_geom *g, const float *v, size_t i, float *blk) {
+    int s = g->s;
+    if (g->dim == 1) {
+        memcpy(blk, v + i * s, sizeof(float) * s);
+    } else {
+        size_t n = g->n, ns = n * s, i1 = i / n, i2 = i % n;
+        for (int j1 = 0; j1 < s; j1++) memcpy(blk + (size_t)j1 * s, v + (i1 * s + j1) * ns + i2 * s, sizeof(float) * s);
+    }
+}
+static inline float *block_ptr_row(const mnnh_geom *g, float *v, size_t i, int j1) {
+    int s = g->s;
+    if (g->dim == 1) return v + i * s;
+    size_t n = g->n, ns = n * s, i1 = i / n, i2 = i % n;
+    return v + (i1 * s + j1) * ns + i2 * s;
+}
+/* u[block i] += blk (op 0) or = blk (op 1) */
+static inline void block_put(const mnnh_geom *g, float *u, size_t i, const float *blk, int set) {
+    int s = g->s, rows = g->dim == 1 ? 1 : s;
+    for (int j1 = 0; j1 < rows; j1++) {
+        float *dst = block_ptr_row(g, u, i, j1);
+        const float *src = blk + (size_t)j1 * s;
+        if (set) memcpy(dst, src, sizeof(float) * s);
+        else
+            for (int j2 = 0; j2 < s; j2++) dst[j2] += src[j2];
+    }
+}
+
+#define MAX_BLOCK_STACK 4096 /* s^d up to this uses the stack */
+
+/* ------------------------------------ restrict backward with dv (scalar) */
+static void restrict_bwd_slice(void *vc, int lo, int hi, float *partial) {
+    lay_ctx *c = vc;
+    const mnnh_geom *g = c->g;
+    size_t P = c->P, S = c->S, G = c->G, C = g->cout;
+    float *pdW = partial, *pdb = partial + c->nW;
+    float stackbuf[2 * MAX_BLOCK_STACK], *blk = S <= MAX_BLOCK_STACK ? stackbuf : malloc(2 * S * sizeof(float));
+    if (!blk) return;
+    float *dblk = blk + S;
+    for (int bi = lo; bi < hi; bi++)
+        for (size_t i = 0; i < P; i++) {
+            block_get(g, c->a + bi * G, i, blk);
+            size_t wo = g->local ? i * C * S : 0, bo = g->local ? i * C : 0;
+            if (c->o1) memset(dblk, 0, S * sizeof(float));
+            for (size_t o = 0; o < C; o++) {
+                float d = c->d[((size_t)bi * C + o) * P + i];
+                pdb[bo + o] += d;
+                float *w = pdW + wo + o * S;
+                for (size_t j = 0; j < S; j++) w[j] += d * blk[j];
+                if (c->o1) {
+                    const float *Wo = c->W + wo + o * S;
+                    for (size_t j = 0; j < S; j++) dblk[j] += d * Wo[j];
+                }
+            }
+            if (c->o1) block_put(g, c->o1 + bi * G, i, dblk, 1);
+        }
+    if (blk != stackbuf) free(blk);
+}
+static void add_partial(void *vc, const float *partial) {
+    lay_ctx *c = vc;
+    for (size_t k = 0; k < c->nW; k++) c->dW[k] += partial[k];
+    for (size_t k = 0; k < c->nB; k++) c->db[k] += partial[c->nW + k];
+}
+static mnnh_status restrict_bwd_scalar(const mnnh_geom *g, int B, const float *v, const float *W,
+                                       const float *dout, float *dv, float *dW, float *db) {
+    size_t P = mnnh_geom_positions(g), S = mnnh_geom_block(g), loc = g->local ? P : 1;
+    lay_ctx c = {g, v, W, NULL, dout, dv, NULL, dW, db, P, S, mnnh_geom_grid(g),
+                 loc * g->cout * S, loc * g->cout};
+    return split_samples(B, c.nW + c.nB, restrict_bwd_slice, &c, add_partial);
+}
+
+/* -------------------------------------------------- gather / scatter */
+static void gather_slice(void *vc, int lo, int hi, float *unused) {
+    (void)unused;
+    lay_ctx *c = vc;
+    const mnnh_geom *g = c->g;
+    size_t P = c->P, S = c->S, G = c->G;
+    int s = g->s;
+    for (int bi = lo; bi < hi; bi++) {
+        const float *v = c->a + bi * G;
+        float *o = c->o1 + bi * G;
+        if (g->dim == 1) {
+            for (size_t i = 0; i < P; i++)
+                for (int j = 0; j < s; j++) o[(size_t)j * P + i] = v[i * s + j];
+        } else {
+            size_t n = g->n, ns = n * s;
+            for (size_t k1 = 0; k1 < (size_t)s; k1++)
+                for (size_t i1 = 0; i1 < n; i1++) {
+                    const float *row = v + (i1 * s + k1) * ns;
+                    for (size_t i2 = 0; i2 < n; i2++)
+                        for (size_t k2 = 0; k2 < (size_t)s; k2++)
+                            o[(k1 * s + k2) * P + i1 * n + i2] = row[i2 * s + k2];
+                }
+        }
+    }
+    (void)S;
+}
+static mnnh_status cpu_gather(mnnh_backend *be, const mnnh_geom *g, int B, const float *v,
+                              float *out) {
+    (void)be;
+    lay_ctx c = {g, v, NULL, NULL, NULL, out, NULL, NULL, NULL, mnnh_geom_positions(g),
+                 mnnh_geom_block(g), mnnh_geom_grid(g), 0, 0};
+    return split_samples(B, 0, gather_slice, &c, NULL);
+}
+static void scatter_slice(void *vc, int lo, int hi, float *unused) {
+    (void)unused;
+    lay_ctx *c = vc;
+    const mnnh_geom *g = c->g;
+    size_t P = c->P, G = c->G;
+    int s = g->s;
+    for (int bi = lo; bi < hi; bi++) {
+        const float *in = c->a + bi * G;
+        float *u = c->o1 + bi * G;
+        if (g->dim == 1) {
+            for (size_t i = 0; i < P; i++)
+                for (int j = 0; j < s; j++) u[i * s + j] += in[(size_t)j * P + i];
+        } else {
+            size_t n = g->n, ns = n * s;
+            for (size_t k1 = 0; k1 < (size_t)s; k1++)
+                for (size_t i1 = 0; i1 < n; i1++) {
+                    float *row = u + (i1 * s + k1) * ns;
+                    for (size_t i2 = 0; i2 < n; i2++)
+                        for (size_t k2 = 0; k2 < (size_t)s; k2++)
+                            row[i2 * s + k2] += in[(k1 * s + k2) * P + i1 * n + i2];
+                }
+        }
+    }
+}
+static mnnh_status cpu_scatter_add(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
+                                   float *u) {
+    (void)be;
+    lay_ctx c = {g, in, NULL, NULL, NULL, u, NULL, NULL, NULL, mnnh_geom_positions(g),
+                 mnnh_geom_block(g), mnnh_geom_grid(g), 0, 0};
+    return split_samples(B, 0, scatter_slice, &c, NULL);
+}
+
+/* ------------------------------------------------------ elementwise ops */
+/* Each sample (or element chunk) is independent: split, same results for
+ * any thread count. */
 static mnnh_status cpu_affine(mnnh_backend *be, size_t n, const float *x, float scale,
                               float shift, float *y) {
-    mnnh_ref_affine(n, x, scale, shift, y);
+    (void)be;
+    int nt = nthreads_for((int)(n / 65536 + 1));
+#pragma omp parallel num_threads(nt)
+    {
+        int t = thread_id();
+        size_t lo = n * t / nt, hi = n * (t + 1) / nt;
+        mnnh_ref_affine(hi - lo, x + lo, scale, shift, y + lo);
+    }
     return MNNH_OK;
 }
 static mnnh_status cpu_density_fwd(mnnh_backend *be, int B, size_t len, const float *y,
                                    float ne, float cv, float *rho, float *sums) {
-    mnnh_ref_density_fwd(B, len, y, ne, cv, rho, sums);
+    (void)be;
+    int nt = nthreads_for(B);
+#pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        part(B, thread_id(), nt, &lo, &hi);
+        if (hi > lo) mnnh_ref_density_fwd(hi - lo, len, y + lo * len, ne, cv, rho + lo * len, sums + lo);
+    }
     return MNNH_OK;
 }
 static mnnh_status cpu_density_bwd(mnnh_backend *be, int B, size_t len, const float *y,
                                    const float *rho, const float *sums, float ne, float cv,
                                    const float *drho, float *dy) {
-    mnnh_ref_density_bwd(B, len, y, rho, sums, ne, cv, drho, dy);
+    (void)be;
+    int nt = nthreads_for(B);
+#pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        part(B, thread_id(), nt, &lo, &hi);
+        if (hi > lo)
+            mnnh_ref_density_bwd(hi - lo, len, y + lo * len, rho + lo * len, sums + lo, ne, cv,
+                                 drho + lo * len, dy + lo * len);
+    }
     return MNNH_OK;
 }
 static mnnh_status cpu_relerr(mnnh_backend *be, int B, size_t len, const float *pred,
                               const float *target, float *err2, float *dpred, float gs) {
-    mnnh_ref_relerr(B, len, pred, target, err2, dpred, gs);
+    (void)be;
+    int nt = nthreads_for(B);
+#pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        part(B, thread_id(), nt, &lo, &hi);
+        if (hi > lo)
+            mnnh_ref_relerr(hi - lo, len, pred + lo * len, target + lo * len, err2 + lo,
+                            dpred ? dpred + lo * len : NULL, gs);
+    }
     return MNNH_OK;
 }
 static mnnh_status cpu_nadam_update(mnnh_backend *be, size_t n, float *p, const float *g,
                                     float *m, float *v, float b1, float b2, float cg, float cm,
                                     float bias2, float eps) {
-    mnnh_ref_nadam_update(n, p, g, m, v, b1, b2, cg, cm, bias2, eps);
+    (void)be;
+    int nt = nthreads_for((int)(n / 16384 + 1));
+#pragma omp parallel num_threads(nt)
+    {
+        int t = thread_id();
+        size_t lo = n * t / nt, hi = n * (t + 1) / nt;
+        mnnh_ref_nadam_update(hi - lo, p + lo, g + lo, m + lo, v + lo, b1, b2, cg, cm, bias2, eps);
+    }
     return MNNH_OK;
 }
 

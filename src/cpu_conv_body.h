@@ -1,0 +1,402 @@
+/* cpu_conv_body.h: the vector kernels of the "cpu" backend, written once with
+ * GCC generic vectors and compiled once per instruction set by cpu_kernels.c,
+ * which defines before each inclusion:
+ *   ISA    suffix of every name (avx512, avx2, sse)
+ *   VB     lanes per vector = samples per batch block (16, 8, 4)
+ *   ACC    accumulator budget of the convolution tile, in vectors
+ *   DWACC  accumulator budget of the weight-gradient tile
+ * and wraps the inclusion in #pragma GCC target(...) for that instruction set.
+ *
+ * Data layout inside a kernel (scratch): a batch block of VB samples with the
+ * samples in the vector lanes, X[channel][padded position][VB]. Periodic
+ * padding is materialised as halo positions, so every tap is an aligned
+ * vector load and the output channels of a tile stay in registers. Weights
+ * are packed as [pos?][in channel][tap][out channel] so that a tile's
+ * broadcasts are contiguous. The argument structs are in cpu_kernels.c. */
+
+#define CK_CAT_(a, b) a##_##b
+#define CK_CAT(a, b) CK_CAT_(a, b)
+#define F(name) CK_CAT(name, ISA)
+
+typedef float F(vf) __attribute__((vector_size(VB * 4)));
+typedef int F(vi) __attribute__((vector_size(VB * 4)));
+#define vf F(vf)
+#define vi F(vi)
+#define LDA(p) (*(const vf *)(const void *)(p))
+#define STA(p, v) (*(vf *)(void *)(p) = (v))
+
+static inline vf F(ldu)(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void F(stu)(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static inline vf F(splat)(float x) { return (vf){0} + x; }
+static inline float F(hsum)(vf v) {
+    /* fixed butterfly tree: deterministic for a given instruction set */
+#if VB == 16
+    v += __builtin_shuffle(v, (vi){8,9,10,11,12,13,14,15,0,1,2,3,4,5,6,7});
+    v += __builtin_shuffle(v, (vi){4,5,6,7,0,1,2,3,12,13,14,15,8,9,10,11});
+    v += __builtin_shuffle(v, (vi){2,3,0,1,6,7,4,5,10,11,8,9,14,15,12,13});
+    v += __builtin_shuffle(v, (vi){1,0,3,2,5,4,7,6,9,8,11,10,13,12,15,14});
+#elif VB == 8
+    v += __builtin_shuffle(v, (vi){4,5,6,7,0,1,2,3});
+    v += __builtin_shuffle(v, (vi){2,3,0,1,6,7,4,5});
+    v += __builtin_shuffle(v, (vi){1,0,3,2,5,4,7,6});
+#elif VB == 4
+    v += __builtin_shuffle(v, (vi){2,3,0,1});
+    v += __builtin_shuffle(v, (vi){1,0,3,2});
+#endif
+    return v[0];
+}
+
+/* ---- VB x VB transpose of r[0..VB-1] in place (block-swap butterflies) ---- */
+#define CK_TSTAGE(h, LO, HI)                                \
+    for (int i = 0; i < VB; i++)                            \
+        if (!(i & (h))) {                                   \
+            vf a_ = r[i], b_ = r[i + (h)];                  \
+            r[i] = __builtin_shuffle(a_, b_, LO);           \
+            r[i + (h)] = __builtin_shuffle(a_, b_, HI);     \
+        }
+static inline __attribute__((always_inline)) void F(transpose)(vf *r) {
+#if VB == 16
+    {
+        const vi lo = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+        const vi hi = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+        CK_TSTAGE(8, lo, hi)
+    }
+    {
+        const vi lo = {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
+        const vi hi = {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
+        CK_TSTAGE(4, lo, hi)
+    }
+    {
+        const vi lo = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
+        const vi hi = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
+        CK_TSTAGE(2, lo, hi)
+    }
+    {
+        const vi lo = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
+        const vi hi = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
+        CK_TSTAGE(1, lo, hi)
+    }
+#elif VB == 8
+    {
+        const vi lo = {0, 1, 2, 3, 8, 9, 10, 11};
+        const vi hi = {4, 5, 6, 7, 12, 13, 14, 15};
+        CK_TSTAGE(4, lo, hi)
+    }
+    {
+        const vi lo = {0, 1, 8, 9, 4, 5, 12, 13};
+        const vi hi = {2, 3, 10, 11, 6, 7, 14, 15};
+        CK_TSTAGE(2, lo, hi)
+    }
+    {
+        const vi lo = {0, 8, 2, 10, 4, 12, 6, 14};
+        const vi hi = {1, 9, 3, 11, 5, 13, 7, 15};
+        CK_TSTAGE(1, lo, hi)
+    }
+#elif VB == 4
+    {
+        const vi lo = {0, 1, 4, 5};
+        const vi hi = {2, 3, 6, 7};
+        CK_TSTAGE(2, lo, hi)
+    }
+    {
+        const vi lo = {0, 4, 2, 6};
+        const vi hi = {1, 5, 3, 7};
+        CK_TSTAGE(1, lo, hi)
+    }
+#else
+#error "VB must be 4, 8 or 16"
+#endif
+}
+#undef CK_TSTAGE
+
+/* ---- layout changes between [B][C][P] and a block's [C][padded P][VB] ---- */
+
+/* X[c][qb[p]][lane] = in[b0 + lane][c][p] for lanes < nv (zeros above), then
+ * the halo positions. in points at sample b0; its per-sample stride is C*P. */
+static void F(to_block)(const float *in, int nv, int C, int P, const int *qb, int Pp,
+                        const int *halo, int nhalo, float *X) {
+    size_t sstride = (size_t)C * P;
+    for (int c = 0; c < C; c++) {
+        float *Xc = X + (size_t)c * Pp * VB;
+        int p = 0;
+        if (P % VB == 0)
+            for (; p < P; p += VB) {
+                vf r[VB];
+                for (int l = 0; l < VB; l++)
+                    r[l] = l < nv ? F(ldu)(in + l * sstride + (size_t)c * P + p) : (vf){0};
+                F(transpose)(r);
+                for (int k = 0; k < VB; k++) STA(Xc + (size_t)(qb ? qb[p + k] : p + k) * VB, r[k]);
+            }
+        for (; p < P; p++) {
+            float *dst = Xc + (size_t)(qb ? qb[p] : p) * VB;
+            for (int l = 0; l < VB; l++) dst[l] = l < nv ? in[l * sstride + (size_t)c * P + p] : 0.0f;
+        }
+        for (int h = 0; h < nhalo; h++)
+            STA(Xc + (size_t)halo[2 * h] * VB, LDA(Xc + (size_t)halo[2 * h + 1] * VB));
+    }
+}
+
+/* Masked output gradient of a kernel layer into a block:
+ * D[c][qb[p]][lane] = relu' (out) * dout, halo included. */
+static void F(grad_to_block)(const float *out, const float *dout, int relu, int nv, int C, int P,
+                             const int *qb, int Pp, const int *halo, int nhalo, float *D) {
+    size_t sstride = (size_t)C * P;
+    for (int c = 0; c < C; c++) {
+        float *Dc = D + (size_t)c * Pp * VB;
+        int p = 0;
+        if (P % VB == 0)
+            for (; p < P; p += VB) {
+                vf r[VB], m[VB];
+                for (int l = 0; l < VB; l++) {
+                    size_t o = l * sstride + (size_t)c * P + p;
+                    r[l] = l < nv ? F(ldu)(dout + o) : (vf){0};
+                    m[l] = l < nv && relu ? F(ldu)(out + o) : (vf){0};
+                }
+                F(transpose)(r);
+                if (relu) {
+                    F(transpose)(m);
+                    for (int k = 0; k < VB; k++) r[k] = (vf)((vi)r[k] & (m[k] > 0));
+                }
+                for (int k = 0; k < VB; k++) STA(Dc + (size_t)(qb ? qb[p + k] : p + k) * VB, r[k]);
+            }
+        for (; p < P; p++) {
+            float *dst = Dc + (size_t)(qb ? qb[p] : p) * VB;
+            for (int l = 0; l < VB; l++) {
+                size_t o = l * sstride + (size_t)c * P + p;
+                dst[l] = l < nv && (!relu || out[o] > 0) ? dout[o] : 0.0f;
+            }
+        }
+        for (int h = 0; h < nhalo; h++)
+            STA(Dc + (size_t)halo[2 * h] * VB, LDA(Dc + (size_t)halo[2 * h + 1] * VB));
+    }
+}
+
+/* out[b0 + lane][c][p] (+)= Y[c][p][lane] for lanes < nv (Y unpadded). */
+static void F(from_block)(const float *Y, int nv, int C, int P, float *out, int add) {
+    size_t sstride = (size_t)C * P;
+    for (int c = 0; c < C; c++) {
+        const float *Yc = Y + (size_t)c * P * VB;
+        int p = 0;
+        if (P % VB == 0)
+            for (; p < P; p += VB) {
+                vf r[VB];
+                for (int k = 0; k < VB; k++) r[k] = LDA(Yc + (size_t)(p + k) * VB);
+                F(transpose)(r);
+                for (int l = 0; l < nv; l++) {
+                    float *dst = out + l * sstride + (size_t)c * P + p;
+                    F(stu)(dst, add ? F(ldu)(dst) + r[l] : r[l]);
+                }
+            }
+        for (; p < P; p++)
+            for (int l = 0; l < nv; l++) {
+                float *dst = out + l * sstride + (size_t)c * P + p;
+                *dst = add ? *dst + Yc[(size_t)p * VB + l] : Yc[(size_t)p * VB + l];
+            }
+    }
+}
+
+/* ---- the convolution tile ----
+ * Y[o][q][:] = act(bias + sum_i sum_t Wp[wofs(q,t) + (i T + t) OC + o] X[i][qb[q] + toff[t]][:])
+ * for NP positions q.. and CO output channels o0.. (both compile-time after
+ * inlining, so acc[][] lives in registers). */
+static inline __attribute__((always_inline)) void F(conv_tile)(const conv_args *a, int q, int o0,
+                                                               const int CO, const int NP,
+                                                               const int LC) {
+    vf acc[4][COMAX];
+    const int T = a->T, OC = a->OC;
+#pragma GCC unroll 4
+    for (int j = 0; j < NP; j++)
+#pragma GCC unroll 24
+        for (int o = 0; o < CO; o++)
+            acc[j][o] = a->bias ? F(splat)(a->bias[(LC ? (size_t)(q + j) * OC : 0) + o0 + o])
+                                : (vf){0};
+    int qbj[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < NP; j++) qbj[j] = a->qb[q + j];
+    for (int i = 0; i < a->CI; i++) {
+        const float *Xi = a->X + (size_t)i * a->Pp * VB;
+        const float *Wi = a->W + (size_t)i * T * OC + o0;
+        for (int t = 0; t < T; t++) {
+            vf x[4];
+            int to = a->toff[t];
+#pragma GCC unroll 4
+            for (int j = 0; j < NP; j++) x[j] = LDA(Xi + (ptrdiff_t)(qbj[j] + to) * VB);
+            if (!LC) {
+                const float *w = Wi + (size_t)t * OC;
+#pragma GCC unroll 24
+                for (int o = 0; o < CO; o++) {
+                    float wv = w[o];
+#pragma GCC unroll 4
+                    for (int j = 0; j < NP; j++) acc[j][o] += wv * x[j];
+                }
+            } else {
+#pragma GCC unroll 4
+                for (int j = 0; j < NP; j++) {
+                    const float *w = Wi + (size_t)t * OC + a->wofs[(size_t)(q + j) * T + t];
+#pragma GCC unroll 24
+                    for (int o = 0; o < CO; o++) acc[j][o] += w[o] * x[j];
+                }
+            }
+        }
+    }
+#pragma GCC unroll 24
+    for (int o = 0; o < CO; o++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NP; j++) {
+            vf y = acc[j][o];
+            if (a->relu) y = (vf)((vi)y & (y > 0));
+            STA(a->Y + (a->yq ? (size_t)a->yq[q + j] + a->yo[o0 + o] : (size_t)(o0 + o) * a->P + q + j) * VB, y);
+        }
+}
+
+#define NP_OF(CO) ((ACC / (CO)) >= 4 ? 4 : (ACC / (CO)) < 1 ? 1 : ACC / (CO))
+#define DEF_CONV(CO)                                                                  \
+    static void F(conv_##CO)(const conv_args *a, int o0) {                            \
+        enum { NP = NP_OF(CO) };                                                      \
+        int q = 0;                                                                    \
+        if (a->wofs) {                                                                \
+            for (; q + NP <= a->P; q += NP) F(conv_tile)(a, q, o0, CO, NP, 1);        \
+            for (; q < a->P; q++) F(conv_tile)(a, q, o0, CO, 1, 1);                   \
+        } else {                                                                      \
+            for (; q + NP <= a->P; q += NP) F(conv_tile)(a, q, o0, CO, NP, 0);        \
+            for (; q < a->P; q++) F(conv_tile)(a, q, o0, CO, 1, 0);                   \
+        }                                                                             \
+    }
+DEF_CONV(1) DEF_CONV(2) DEF_CONV(3) DEF_CONV(4) DEF_CONV(5) DEF_CONV(6) DEF_CONV(7)
+DEF_CONV(8) DEF_CONV(9) DEF_CONV(10) DEF_CONV(11) DEF_CONV(12)
+#if COMAX > 12
+DEF_CONV(13) DEF_CONV(14) DEF_CONV(15) DEF_CONV(16)
+#endif
+
+static void F(conv)(const conv_args *a) {
+    static void (*const fn[])(const conv_args *, int) = {
+        NULL, F(conv_1), F(conv_2), F(conv_3), F(conv_4), F(conv_5), F(conv_6), F(conv_7),
+        F(conv_8), F(conv_9), F(conv_10), F(conv_11), F(conv_12),
+#if COMAX > 12
+        F(conv_13), F(conv_14), F(conv_15), F(conv_16),
+#endif
+    };
+    int nch = (a->OC + COMAX - 1) / COMAX;
+    for (int c = 0, o0 = 0; c < nch; c++) {
+        int co = (a->OC * (c + 1)) / nch - (a->OC * c) / nch;
+        fn[co](a, o0);
+        o0 += co;
+    }
+}
+
+/* ---- weight gradient tile ----
+ * dWp[(i T + t) OC + o] += sum over blocks, positions q in [q0, q1), lanes of
+ * D[o][qb[q]] * X[i][qb[q] + toff[t]], for CO channels o0.. and TB taps t0.. */
+static inline __attribute__((always_inline)) void F(dw_tile)(const dw_args *a, int q0, int q1,
+                                                             int i, int t0, int o0, float *dWp,
+                                                             const int CO, const int TB) {
+    vf acc[8][8];
+#pragma GCC unroll 8
+    for (int k = 0; k < TB; k++)
+#pragma GCC unroll 8
+        for (int o = 0; o < CO; o++) acc[k][o] = (vf){0};
+    int tk[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < TB; k++) tk[k] = a->toff[t0 + k];
+    for (int blk = a->blk0; blk < a->blk1; blk++) {
+        const float *Xi = a->X + (size_t)blk * a->xstride + (size_t)i * a->Pp * VB;
+        const float *Db = a->D + (size_t)blk * a->dstride + (size_t)o0 * a->Ppd * VB;
+        for (int q = q0; q < q1; q++) {
+            int qq = a->qb[q], qd = a->qbd[q];
+            vf d[8];
+#pragma GCC unroll 8
+            for (int o = 0; o < CO; o++) d[o] = LDA(Db + ((size_t)o * a->Ppd + qd) * VB);
+#pragma GCC unroll 8
+            for (int k = 0; k < TB; k++) {
+                vf x = LDA(Xi + (ptrdiff_t)(qq + tk[k]) * VB);
+#pragma GCC unroll 8
+                for (int o = 0; o < CO; o++) acc[k][o] += d[o] * x;
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < TB; k++)
+#pragma GCC unroll 8
+        for (int o = 0; o < CO; o++)
+            dWp[((size_t)i * a->T + t0 + k) * a->OC + o0 + o] += F(hsum)(acc[k][o]);
+}
+
+#define TB_OF(CO) ((DWACC / (CO)) >= 8 ? 8 : (DWACC / (CO)) < 1 ? 1 : DWACC / (CO))
+#define DEF_DW(CO)                                                                    \
+    static void F(dw_##CO)(const dw_args *a, int q0, int q1, int o0, float *dWp) {    \
+        enum { TB = TB_OF(CO) };                                                      \
+        for (int i = 0; i < a->CI; i++) {                                             \
+            int t = 0;                                                                \
+            for (; t + TB <= a->T; t += TB) F(dw_tile)(a, q0, q1, i, t, o0, dWp, CO, TB); \
+            for (; t < a->T; t++) F(dw_tile)(a, q0, q1, i, t, o0, dWp, CO, 1);        \
+        }                                                                             \
+    }
+DEF_DW(1) DEF_DW(2) DEF_DW(3) DEF_DW(4) DEF_DW(5) DEF_DW(6) DEF_DW(7) DEF_DW(8)
+
+/* dWp += the weight gradient over positions [q0, q1) and blocks [blk0, blk1). */
+static void F(dw)(const dw_args *a, int q0, int q1, float *dWp) {
+    static void (*const fn[])(const dw_args *, int, int, int, float *) = {
+        NULL, F(dw_1), F(dw_2), F(dw_3), F(dw_4), F(dw_5), F(dw_6), F(dw_7), F(dw_8)};
+    int nch = (a->OC + 7) / 8;
+    for (int c = 0, o0 = 0; c < nch; c++) {
+        int co = (a->OC * (c + 1)) / nch - (a->OC * c) / nch;
+        fn[co](a, q0, q1, o0, dWp);
+        o0 += co;
+    }
+}
+
+/* db[(q) OC + o] += sum over blocks, positions, lanes of D[o][qb[q]] (per
+ * position when lc, else summed into db[o]). */
+static void F(db)(const dw_args *a, int q0, int q1, int lc, float *db) {
+    for (int o = 0; o < a->OC; o++) {
+        if (lc) {
+            for (int q = q0; q < q1; q++) {
+                vf s = (vf){0};
+                for (int blk = a->blk0; blk < a->blk1; blk++)
+                    s += LDA(a->D + (size_t)blk * a->dstride + ((size_t)o * a->Ppd + a->qbd[q]) * VB);
+                db[(size_t)q * a->OC + o] += F(hsum)(s);
+            }
+        } else {
+            vf s = (vf){0};
+            for (int blk = a->blk0; blk < a->blk1; blk++)
+                for (int q = q0; q < q1; q++)
+                    s += LDA(a->D + (size_t)blk * a->dstride + ((size_t)o * a->Ppd + a->qbd[q]) * VB);
+            db[o] += F(hsum)(s);
+        }
+    }
+}
+
+/* db[(q) T + t] += sum over blocks, positions, lanes of X[qb[q] + toff[t]]
+ * (channel 0 of X; per position when lc): the interpolation's bias gradient. */
+static void F(dbx)(const dw_args *a, int q0, int q1, int lc, float *db) {
+    for (int t = 0; t < a->T; t++) {
+        vf s = (vf){0};
+        for (int q = q0; q < q1; q++) {
+            if (lc) s = (vf){0};
+            for (int blk = a->blk0; blk < a->blk1; blk++)
+                s += LDA(a->X + (size_t)blk * a->xstride + (ptrdiff_t)(a->qb[q] + a->toff[t]) * VB);
+            if (lc) db[(size_t)q * a->T + t] += F(hsum)(s);
+        }
+        if (!lc) db[t] += F(hsum)(s);
+    }
+}
+
+static const simd_kernels F(kernels) = {
+    .name = CK_STR(ISA), .vb = VB,
+    .to_block = F(to_block), .grad_to_block = F(grad_to_block), .from_block = F(from_block),
+    .conv = F(conv), .dw = F(dw), .db = F(db), .dbx = F(dbx),
+};
+
+#undef vf
+#undef vi
+#undef LDA
+#undef STA
+#undef NP_OF
+#undef TB_OF
+#undef DEF_CONV
+#undef DEF_DW
+#undef F

@@ -1,0 +1,346 @@
+/* test_cpu_kernels.c: every fast kernel of the "cpu" backend against its
+ * reference (layers.h, ops.h), on the real layer shapes of the KS 1D model
+ * (N=320, L=6, m=5, r=6) and the KS 2D model (N=64, L=4, m=4, r=10):
+ * restrict, kernel (ReLU and linear), interp, gather and scatter, forward and
+ * backward (input and parameter gradients, accumulated into non-zero
+ * buffers), cnn and lc, with odd batch sizes (a partial vector block and one
+ * smaller than a block), at 1 and 2 threads and on every instruction set this
+ * machine runs (avx512, avx2, sse). Results at a fixed thread count and
+ * instruction set must also be bit-identical from run to run (bit-exact
+ * resume depends on it). Then the elementwise ops and the whole model. */
+#include "testutil.h"
+
+#include "mnnh/backend.h"
+#include "mnnh/model.h"
+#include "mnnh/ops.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* cpu_kernels.c (not a public API): force an instruction set; -1 if unsupported. */
+int mnnh_cpu_kernels_set_isa(const char *name);
+const char *mnnh_cpu_kernels_isa(void);
+
+static const char *isas[] = {"avx512", "avx2", "sse"};
+static const int thread_counts[] = {1, 2};
+#define TOL 2e-5
+
+static mnnh_backend *ref_be, *cpu_be;
+
+static int setup(void **state) {
+    (void)state;
+    if (mnnh_backend_create(&ref_be, "ref", -1) || mnnh_backend_create(&cpu_be, "cpu", -1)) return -1;
+    return 0;
+}
+static int teardown(void **state) {
+    (void)state;
+    mnnh_backend_free(ref_be);
+    mnnh_backend_free(cpu_be);
+    mnnh_cpu_kernels_set_isa(NULL);
+    return 0;
+}
+
+static void set_threads(int t) {
+#ifdef _OPENMP
+    omp_set_num_threads(t);
+#else
+    (void)t;
+#endif
+}
+
+enum { K_RESTRICT, K_KERNEL, K_INTERP, K_GATHER, K_SCATTER };
+static const char *kname[] = {"restrict", "kernel", "interp", "gather", "scatter"};
+
+typedef struct {
+    size_t nin, nout, nW, nb;
+} sizes;
+
+static sizes layer_sizes(int kind, const mnnh_geom *g, int B) {
+    size_t P = mnnh_geom_positions(g), S = mnnh_geom_block(g), T = mnnh_geom_taps(g);
+    size_t G = mnnh_geom_grid(g), loc = g->local ? P : 1;
+    sizes z = {0, 0, 0, 0};
+    switch (kind) {
+    case K_RESTRICT: z = (sizes){G * B, (size_t)g->cout * P * B, loc * g->cout * S, loc * g->cout}; break;
+    case K_KERNEL: z = (sizes){(size_t)g->cin * P * B, (size_t)g->cout * P * B, loc * g->cout * g->cin * T, loc * g->cout}; break;
+    case K_INTERP: z = (sizes){(size_t)g->cin * P * B, G * B, loc * S * g->cin, loc * S}; break;
+    case K_GATHER: z = (sizes){G * B, S * P * B, 0, 0}; break;
+    case K_SCATTER: z = (sizes){S * P * B, G * B, 0, 0}; break;
+    }
+    return z;
+}
+
+typedef struct {
+    float *out, *din, *dW, *db;
+} results;
+
+/* Run one layer forward and backward on backend be. Accumulated outputs
+ * (interp, scatter, parameter gradients) start from the given base values. */
+static void run_layer(mnnh_backend *be, int kind, const mnnh_geom *g, int B, const sizes *z,
+                      const float *in, const float *W, const float *b, const float *out0,
+                      const float *dout, const float *dW0, const float *db0, int with_din,
+                      results *r) {
+    const mnnh_backend_ops *op = be->ops;
+    memcpy(r->out, out0, z->nout * sizeof(float));
+    if (z->nW) memcpy(r->dW, dW0, z->nW * sizeof(float));
+    if (z->nb) memcpy(r->db, db0, z->nb * sizeof(float));
+    memset(r->din, 0x7f, z->nin * sizeof(float)); /* must be overwritten */
+    float *din = with_din ? r->din : NULL;
+    switch (kind) {
+    case K_RESTRICT:
+        assert_int_equal(op->restrict_fwd(be, g, B, in, W, b, r->out), MNNH_OK);
+        assert_int_equal(op->restrict_bwd(be, g, B, in, W, dout, din, r->dW, r->db), MNNH_OK);
+        break;
+    case K_KERNEL:
+        assert_int_equal(op->kernel_fwd(be, g, B, in, W, b, r->out), MNNH_OK);
+        /* the backward reads the forward's (reference) output for the ReLU mask */
+        assert_int_equal(op->kernel_bwd(be, g, B, in, W, out0, dout, din, r->dW, r->db), MNNH_OK);
+        break;
+    case K_INTERP:
+        assert_int_equal(op->interp_fwd(be, g, B, in, W, b, r->out), MNNH_OK);
+        assert_int_equal(op->interp_bwd(be, g, B, in, W, dout, din, r->dW, r->db), MNNH_OK);
+        break;
+    case K_GATHER:
+        assert_int_equal(op->gather(be, g, B, in, r->out), MNNH_OK);
+        break;
+    case K_SCATTER:
+        assert_int_equal(op->scatter_add(be, g, B, in, r->out), MNNH_OK);
+        break;
+    }
+}
+
+static void results_alloc(results *r, const sizes *z) {
+    r->out = TU_NEWF(z->nout);
+    r->din = TU_NEWF(z->nin);
+    r->dW = TU_NEWF(z->nW + 1);
+    r->db = TU_NEWF(z->nb + 1);
+}
+static void results_free(results *r) {
+    free(r->out);
+    free(r->din);
+    free(r->dW);
+    free(r->db);
+}
+
+static void compare(const char *what, const char *isa, int th, const float *a, const float *b,
+                    size_t n) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "%s [%s, %d threads]", what, isa, th);
+    TU_CHECK_REL(msg, tu_reldiff_ff(a, b, n, 1e-6), TOL);
+}
+
+/* One layer case: reference once, then cpu on every ISA x thread count,
+ * twice each (bit-identical). */
+static void check_layer(int kind, mnnh_geom g, int B, uint64_t seed) {
+    sizes z = layer_sizes(kind, &g, B);
+    float *in = TU_NEWF(z.nin), *W = TU_NEWF(z.nW + 1), *b = TU_NEWF(z.nb + 1);
+    float *out0 = TU_NEWF(z.nout), *dout = TU_NEWF(z.nout), *dW0 = TU_NEWF(z.nW + 1),
+          *db0 = TU_NEWF(z.nb + 1);
+    tu_fill(in, z.nin, seed, -1, 1);
+    tu_fill(W, z.nW, seed + 1, -0.5, 0.5);
+    tu_fill(b, z.nb, seed + 2, -0.5, 0.5);
+    tu_fill(dout, z.nout, seed + 3, -1, 1);
+    tu_fill(dW0, z.nW, seed + 4, -1, 1);
+    tu_fill(db0, z.nb, seed + 5, -1, 1);
+    if (kind == K_INTERP || kind == K_SCATTER) tu_fill(out0, z.nout, seed + 6, -1, 1);
+    if (kind == K_KERNEL) /* the backward's mask comes from a reference forward */
+        mnnh_ref_kernel_fwd(&g, B, in, W, b, out0);
+    int with_din = 1 + (int)(seed % 2); /* 2: din = NULL (as the model calls restrict) */
+    results ref, got, again;
+    results_alloc(&ref, &z);
+    results_alloc(&got, &z);
+    results_alloc(&again, &z);
+    /* for K_KERNEL, out0 is also the forward output's starting content (overwritten) */
+    run_layer(ref_be, kind, &g, B, &z, in, W, b, out0, dout, dW0, db0, 1, &ref);
+    char what[160];
+    for (size_t ii = 0; ii < sizeof isas / sizeof isas[0]; ii++) {
+        if (mnnh_cpu_kernels_set_isa(isas[ii]) != 0) continue;
+        assert_string_equal(mnnh_cpu_kernels_isa(), isas[ii]);
+        for (size_t ti = 0; ti < sizeof thread_counts / sizeof thread_counts[0]; ti++) {
+            int th = thread_counts[ti];
+            set_threads(th);
+            for (int pass = 0; pass < 2; pass++)
+                run_layer(cpu_be, kind, &g, B, &z, in, W, b, out0, dout, dW0, db0, with_din == 1,
+                          pass == 0 ? &got : &again);
+            snprintf(what, sizeof what, "%s %dD %s n=%d cin=%d cout=%d s=%d nb=%d relu=%d B=%d",
+                     kname[kind], g.dim, g.local ? "lc" : "cnn", g.n, g.cin, g.cout, g.s, g.nb,
+                     g.relu, B);
+            char w2[220];
+            snprintf(w2, sizeof w2, "%s forward", what);
+            compare(w2, isas[ii], th, got.out, ref.out, z.nout);
+            assert_memory_equal(got.out, again.out, z.nout * sizeof(float));
+            if (kind <= K_INTERP) {
+                if (with_din == 1) {
+                    snprintf(w2, sizeof w2, "%s input gradient", what);
+                    compare(w2, isas[ii], th, got.din, ref.din, z.nin);
+                }
+                snprintf(w2, sizeof w2, "%s weight gradient", what);
+                compare(w2, isas[ii], th, got.dW, ref.dW, z.nW);
+                snprintf(w2, sizeof w2, "%s bias gradient", what);
+                compare(w2, isas[ii], th, got.db, ref.db, z.nb);
+                /* deterministic: a second run gives the same bits */
+                assert_memory_equal(got.dW, again.dW, z.nW * sizeof(float));
+                assert_memory_equal(got.db, again.db, z.nb * sizeof(float));
+                if (with_din == 1) assert_memory_equal(got.din, again.din, z.nin * sizeof(float));
+            }
+        }
+    }
+    mnnh_cpu_kernels_set_isa(NULL);
+    set_threads(1);
+    results_free(&ref);
+    results_free(&got);
+    results_free(&again);
+    free(in), free(W), free(b), free(out0), free(dout), free(dW0), free(db0);
+}
+
+/* Every layer shape of an MNN-H model (dim, N = 2^L m, r), variant lc or cnn. */
+static void check_model_shapes(int dim, int L, int m, int r, int local, const int *batches,
+                               int nbatch) {
+    int N = m << L;
+    uint64_t seed = 100 * dim + 10 * local;
+    for (int bi = 0; bi < nbatch; bi++) {
+        int B = batches[bi];
+        for (int l = 2; l <= L; l++) {
+            int n = 1 << l, s = N >> l, nb = l == 2 ? 2 : 3;
+            check_layer(K_RESTRICT, (mnnh_geom){dim, n, 1, r, s, 0, local, 0}, B, seed++);
+            /* only the finest level's kernel in both activations (the cost) */
+            for (int relu = (l == L ? 0 : 1); relu <= 1; relu++)
+                check_layer(K_KERNEL, (mnnh_geom){dim, n, r, r, 1, nb, local, relu}, B, seed++);
+            check_layer(K_INTERP, (mnnh_geom){dim, n, r, 0, s, 0, local, 0}, B, seed++);
+        }
+        int mc = dim == 2 ? m * m : m, nL = 1 << L;
+        for (int relu = 0; relu <= 1; relu++)
+            check_layer(K_KERNEL, (mnnh_geom){dim, nL, mc, mc, 1, 1, local, relu}, B, seed++);
+        check_layer(K_GATHER, (mnnh_geom){dim, nL, 0, 0, m, 0, 0, 0}, B, seed++);
+        check_layer(K_SCATTER, (mnnh_geom){dim, nL, 0, 0, m, 0, 0, 0}, B, seed++);
+    }
+}
+
+static const int batches_1d[] = {1, 19};
+static const int batches_2d[] = {3, 17};
+
+static void test_ks1d_cnn(void **state) {
+    (void)state;
+    check_model_shapes(1, 6, 5, 6, 0, batches_1d, 2);
+}
+static void test_ks1d_lc(void **state) {
+    (void)state;
+    check_model_shapes(1, 6, 5, 6, 1, batches_1d, 2);
+}
+static void test_ks2d_cnn(void **state) {
+    (void)state;
+    check_model_shapes(2, 4, 4, 10, 0, batches_2d, 2);
+}
+static void test_ks2d_lc(void **state) {
+    (void)state;
+    static const int b[] = {17};
+    check_model_shapes(2, 4, 4, 10, 1, b, 1);
+}
+
+/* Small odd geometries: n not a multiple of the vector width, a kernel wider
+ * than the grid (wrap through several taps), cin != cout, more output channels
+ * than one register tile, 2D with n = 3. */
+static void test_odd_shapes(void **state) {
+    (void)state;
+    const int Bs[] = {1, 7, 33};
+    for (int k = 0; k < 3; k++) {
+        int B = Bs[k];
+        for (int local = 0; local <= 1; local++) {
+            check_layer(K_KERNEL, (mnnh_geom){1, 3, 2, 5, 1, 2, local, 1}, B, 7 + k);
+            check_layer(K_KERNEL, (mnnh_geom){1, 12, 7, 3, 1, 1, local, 0}, B, 8 + k);
+            check_layer(K_KERNEL, (mnnh_geom){1, 20, 3, 25, 1, 1, local, 1}, B, 9 + k);
+            check_layer(K_KERNEL, (mnnh_geom){2, 3, 2, 3, 1, 2, local, 1}, B, 10 + k);
+            check_layer(K_KERNEL, (mnnh_geom){2, 6, 4, 19, 1, 1, local, 0}, B, 11 + k);
+            check_layer(K_RESTRICT, (mnnh_geom){1, 3, 1, 4, 7, 0, local, 0}, B, 12 + k);
+            check_layer(K_RESTRICT, (mnnh_geom){2, 3, 1, 2, 5, 0, local, 0}, B, 13 + k);
+            check_layer(K_INTERP, (mnnh_geom){1, 5, 3, 0, 3, 0, local, 0}, B, 14 + k);
+            check_layer(K_INTERP, (mnnh_geom){2, 3, 4, 0, 5, 0, local, 0}, B, 15 + k);
+        }
+        check_layer(K_GATHER, (mnnh_geom){2, 3, 0, 0, 5, 0, 0, 0}, B, 16 + k);
+        check_layer(K_SCATTER, (mnnh_geom){1, 7, 0, 0, 3, 0, 0, 0}, B, 17 + k);
+    }
+}
+
+/* Elementwise ops: the cpu backend splits them, results equal the reference. */
+static void test_elementwise(void **state) {
+    (void)state;
+    const int B = 13;
+    const size_t len = 333, n = B * len;
+    float *y = TU_NEWF(n), *t = TU_NEWF(n), *a = TU_NEWF(n), *b = TU_NEWF(n);
+    float *e1 = TU_NEWF(B), *e2 = TU_NEWF(B), *s1 = TU_NEWF(B), *s2 = TU_NEWF(B);
+    float *d1 = TU_NEWF(n), *d2 = TU_NEWF(n);
+    tu_fill(y, n, 1, -1, 1);
+    tu_fill(t, n, 2, 0.1, 1);
+    for (int th = 1; th <= 2; th++) {
+        set_threads(th);
+        assert_int_equal(cpu_be->ops->affine(cpu_be, n, y, 1.5f, -0.25f, a), MNNH_OK);
+        mnnh_ref_affine(n, y, 1.5f, -0.25f, b);
+        assert_memory_equal(a, b, n * sizeof(float));
+        assert_int_equal(cpu_be->ops->relerr(cpu_be, B, len, y, t, e1, d1, 0.125f), MNNH_OK);
+        mnnh_ref_relerr(B, len, y, t, e2, d2, 0.125f);
+        assert_memory_equal(e1, e2, B * sizeof(float));
+        assert_memory_equal(d1, d2, n * sizeof(float));
+        assert_int_equal(cpu_be->ops->density_fwd(cpu_be, B, len, y, 3.0f, 0.5f, a, s1), MNNH_OK);
+        mnnh_ref_density_fwd(B, len, y, 3.0f, 0.5f, b, s2);
+        assert_memory_equal(a, b, n * sizeof(float));
+        assert_memory_equal(s1, s2, B * sizeof(float));
+        assert_int_equal(cpu_be->ops->density_bwd(cpu_be, B, len, y, a, s1, 3.0f, 0.5f, t, d1), MNNH_OK);
+        mnnh_ref_density_bwd(B, len, y, b, s2, 3.0f, 0.5f, t, d2);
+        assert_memory_equal(d1, d2, n * sizeof(float));
+        float *p1 = TU_NEWF(n), *p2 = TU_NEWF(n), *m1 = TU_NEWF(n), *m2 = TU_NEWF(n),
+              *v1 = TU_NEWF(n), *v2 = TU_NEWF(n);
+        memcpy(p1, y, n * 4), memcpy(p2, y, n * 4);
+        assert_int_equal(cpu_be->ops->nadam_update(cpu_be, n, p1, t, m1, v1, 0.9f, 0.999f, 1e-3f, 2e-3f, 0.01f, 1e-8f), MNNH_OK);
+        mnnh_ref_nadam_update(n, p2, t, m2, v2, 0.9f, 0.999f, 1e-3f, 2e-3f, 0.01f, 1e-8f);
+        assert_memory_equal(p1, p2, n * 4);
+        assert_memory_equal(m1, m2, n * 4);
+        assert_memory_equal(v1, v2, n * 4);
+        free(p1), free(p2), free(m1), free(m2), free(v1), free(v2);
+    }
+    set_threads(1);
+    free(y), free(t), free(a), free(b), free(e1), free(e2), free(s1), free(s2), free(d1), free(d2);
+}
+
+/* The whole KS 1D model: a training evaluation on "cpu" equals "ref". */
+static void test_model_train_batch(void **state) {
+    (void)state;
+    for (int local = 0; local <= 1; local++) {
+        mnnh_arch a;
+        mnnh_arch_set(&a, 1, 6, 5, 6, 6, local ? MNNH_LC : MNNH_CNN);
+        mnnh_model *mr, *mc;
+        assert_int_equal(mnnh_model_create(&mr, &a, ref_be), MNNH_OK);
+        assert_int_equal(mnnh_model_create(&mc, &a, cpu_be), MNNH_OK);
+        assert_int_equal(mnnh_model_init_params(mr, 5), MNNH_OK);
+        assert_int_equal(mnnh_model_init_params(mc, 5), MNNH_OK);
+        const int B = 21;
+        assert_int_equal(mnnh_model_reserve(mr, B), MNNH_OK);
+        assert_int_equal(mnnh_model_reserve(mc, B), MNNH_OK);
+        size_t G = 320 * B, np = mnnh_model_nparams(mr);
+        float *v = TU_NEWF(G), *t = TU_NEWF(G), *g1 = TU_NEWF(np), *g2 = TU_NEWF(np);
+        tu_fill(v, G, 3, -0.5, 0.5);
+        tu_fill(t, G, 4, 0.1, 1.0);
+        double e2r, e1r, e2c, e1c;
+        set_threads(2);
+        assert_int_equal(mnnh_model_train_batch(mr, B, v, t, B, &e2r, &e1r), MNNH_OK);
+        assert_int_equal(mnnh_model_train_batch(mc, B, v, t, B, &e2c, &e1c), MNNH_OK);
+        set_threads(1);
+        assert_true(fabs(e2r - e2c) <= 1e-4 * fabs(e2r));
+        assert_int_equal(mnnh_model_get_grads(mr, g1), MNNH_OK);
+        assert_int_equal(mnnh_model_get_grads(mc, g2), MNNH_OK);
+        TU_CHECK_REL(local ? "lc model gradient" : "cnn model gradient",
+                     tu_reldiff_ff(g2, g1, np, 1e-6), 1e-4);
+        free(v), free(t), free(g1), free(g2);
+        mnnh_model_free(mr);
+        mnnh_model_free(mc);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ks1d_cnn),     cmocka_unit_test(test_ks1d_lc),
+        cmocka_unit_test(test_ks2d_cnn),     cmocka_unit_test(test_ks2d_lc),
+        cmocka_unit_test(test_odd_shapes),   cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_model_train_batch),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
