@@ -197,10 +197,10 @@ def plot(png, t_sample, t0, n, strong_batches, weak_batch, measured):
         P = [int(r["tasks"]) for r in rows]
         if mode == "strong":
             ax[0].plot(P, [float(r["speedup"]) for r in rows], "rs", ms=8,
-                       label="measured here (CPU, %s)" % rows[0].get("label", "local"))
+                       label="measured here (local Slurm, 2 shared CPU cores, N=16 test model)")
         else:
             ax[1].plot(P, [float(r["efficiency"]) for r in rows], "rs", ms=8,
-                       label="measured here (CPU, local)")
+                       label="measured here (local Slurm, 2 shared CPU cores, N=16 test model)")
     for a in ax:
         a.grid(True, which="both", alpha=0.3)
         a.legend(fontsize=7)

@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 
 def num(x):
@@ -63,9 +64,12 @@ def main(argv=None):
     for x_ in ax:
         x_.grid(True, which="both", alpha=0.3)
         x_.legend(fontsize=7)
+    ticks = [2 ** k for k in range(0, pmax.bit_length())]
     for x_ in ax[:2]:
-        ticks = [2 ** k for k in range(0, pmax.bit_length())]
         x_.set_xticks(ticks, [str(t) for t in ticks])
+        x_.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax[0].set_yticks(ticks, [str(t) for t in ticks])
+    ax[0].yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fig.suptitle(a.title)
     fig.tight_layout()
     fig.savefig(a.png, dpi=110)
