@@ -10,14 +10,14 @@
 #
 # usage: scripts/demo.sh [OUT_DIR]      (default ./demo-out)
 # Environment: MNNH (the mnnh binary; default: build it into build-demo/),
-#   DEMO_TRAIN (training samples, default 640), DEMO_EPOCHS (default 40),
+#   DEMO_TRAIN (training samples, default 1024), DEMO_EPOCHS (default 80),
 #   DEMO_RANKS (default 2), MPIEXEC (default mpirun).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=$(realpath -m "${1:-demo-out}")
-NTRAIN=${DEMO_TRAIN:-640}
+NTRAIN=${DEMO_TRAIN:-1024}
 NVALID=${DEMO_VALID:-128}
-EPOCHS=${DEMO_EPOCHS:-40}
+EPOCHS=${DEMO_EPOCHS:-80}
 P=${DEMO_RANKS:-2}
 MPIEXEC=${MPIEXEC:-mpirun}
 PY=/usr/bin/python3   # Debian's python with h5py and matplotlib (a pyenv python3 may lack them)
