@@ -54,8 +54,9 @@ static void read_f64(hid_t f, const char *name, double *buf) {
     H5Dclose(d);
 }
 
-/* Rank 0: compare every row of path with the serial computation. */
-static void compare_serial(const char *path, int is_ks, int dim, int N, int64_t S, int64_t first, uint64_t seed) {
+/* Rank 0: compare every row of path with the serial computation (n_g wells). */
+static void compare_serial_ng(const char *path, int is_ks, int dim, int N, int64_t S, int64_t first,
+                              uint64_t seed, int n_g) {
     mnnh_dataset *ds;
     mnnh_status st = mnnh_dataset_open(path, 0, &ds);
     CHECK(st == MNNH_OK, "%s", mnnh_error_msg());
@@ -76,11 +77,13 @@ static void compare_serial(const char *path, int is_ks, int dim, int N, int64_t 
     if (is_ks) {
         mnnh_ks_params_preset(&kp, "paper", dim);
         kp.N = N;
+        kp.n_g = kp.n_e = n_g;
         nval = kp.n_e;
         CHECK(mnnh_ks_create(&kp, &ks) == MNNH_OK, "%s", mnnh_error_msg());
     } else {
         mnnh_nlse_params_default(&np, dim);
         np.N = N;
+        np.n_g = n_g;
         CHECK(mnnh_nlse_create(&np, &nl) == MNNH_OK, "%s", mnnh_error_msg());
     }
     for (int64_t s = 0; s < S; s++) {
@@ -98,6 +101,10 @@ static void compare_serial(const char *path, int is_ks, int dim, int N, int64_t 
     mnnh_nlse_free(nl);
     free(in); free(out); free(V); free(U); free(feig);
     mnnh_dataset_close(ds);
+}
+
+static void compare_serial(const char *path, int is_ks, int dim, int N, int64_t S, int64_t first, uint64_t seed) {
+    compare_serial_ng(path, is_ks, dim, N, S, first, seed, 2);
 }
 
 static int count_tmp(const char *prefix) {
@@ -131,6 +138,18 @@ int main(int argc, char **argv) {
     rc = generate("--equation", "nlse", "--dim", "2", "--grid", "16", "--samples", "4", "--n-g", "2",
                   "--seed", "7", "--block", "1", "--quiet", "--out", nl2, NULL);
     CHECK(rc == 0, "NLSE 2D rc %d", rc);
+    /* fewer samples than ranks: the empty ranks take part with empty selections */
+    char few[64];
+    snprintf(few, sizeof few, "%sfew.h5", prefix);
+    if (rank == 0) unlink(few);
+    MPI_Barrier(MPI_COMM_WORLD);
+    rc = generate("--equation", "ks", "--dim", "1", "--grid", "64", "--samples", "2", "--n-g", "3",
+                  "--seed", "8", "--quiet", "--out", few, NULL);
+    CHECK(rc == 0, "KS 1D, 2 samples: rc %d", rc);
+    if (rank == 0) {
+        compare_serial_ng(few, 1, 1, 64, 2, 0, 8, 3);
+        unlink(few);
+    }
     if (rank == 0) {
         compare_serial(ks1, 1, 1, 64, 7, 3, 5);
         compare_serial(ks2, 1, 2, 16, 5, 0, 6);
