@@ -28,6 +28,14 @@
 
 #include "mnnh/model_io.h"
 
+/* HDF5 1.10.8 itself leaks one 456-byte block when an object-header
+ * checksum fails (reproduced with a 10-line program: H5Fopen +
+ * H5Oget_info_by_name on a corrupted file, everything closed), which the
+ * corruption sweep provokes on purpose. LeakSanitizer reads this hook; our
+ * own HDF5 handles are checked separately (H5Fget_obj_count == 0). */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libhdf5\n"; }
+
 static char tmpdir[256];
 static mnnh_backend *be;
 
@@ -78,6 +86,8 @@ static void expect_load_error(const char *path, mnnh_status st, const char *what
         fail_msg("load %s: status %d (want %d), message '%s' (want it to name '%s')", path, got, st,
                  msg, what ? what : "");
     assert_null(m);
+    /* every HDF5 object of the failed load was closed */
+    assert_int_equal(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
 }
 
 static int count_tmp_files(void) {
@@ -498,6 +508,9 @@ static void test_corruption_sweep(void **state) {
             assert_null(m);
             failed++;
         }
+        /* every HDF5 object of the load was closed, on the error paths too */
+        ssize_t open_ids = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+        if (open_ids != 0) fail_msg("byte %ld: %zd HDF5 objects left open", off, open_ids);
     }
     assert_true(failed > 0);
     free(p0);
@@ -651,5 +664,7 @@ int main(void) {
         cmocka_unit_test(test_params_into_other_arch),
         cmocka_unit_test(test_predict_h5),
     };
+    /* MNNH_TEST_FILTER=test_truncated runs one test (cmocka >= 1.1.5) */
+    if (getenv("MNNH_TEST_FILTER")) cmocka_set_test_filter(getenv("MNNH_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }
