@@ -255,10 +255,13 @@ mnnh_status mnnh_ks_solve(mnnh_ks *ks, const double *V, double *rho, double *eig
     double vmin = 0;
     for (int i = 0; i < n; i++) vmin = V[i] < vmin ? V[i] : vmin;
     ks->V = V;
-    /* The shift puts the preconditioner's spectrum on the scale of the
-     * lowest kinetic energies plus the well depth, where the wanted
-     * eigenvalues sit. */
-    ks->shift = 0.5 * mnnh_spectral_kmin2(ks->sp) - vmin;
+    /* (1/2 |k|^2 + shift)^{-1} should act like (H - eps_1)^{-1} on the high
+     * modes while staying positive definite: the shift is of the order of the
+     * lowest eigenvalues' magnitude, a quarter of the well depth or of the
+     * lowest kinetic energy, whichever is larger. Measured against 1 x
+     * (kinetic + depth): 11.2 -> 9.0 LOBPCG iterations (paper 2D), 5.8 -> 4.9
+     * (paper 1D), 14.6 -> 8.8 (original 2D). */
+    ks->shift = fmax(0.125 * mnnh_spectral_kmin2(ks->sp), -0.25 * vmin);
     fourier_guess(p, m, ks->X);
     mnnh_lobpcg_cfg cfg = {.n = n, .nev = p->n_e, .block = m, .maxiter = p->maxiter,
                            .tol = p->tol, .apply = ks_apply, .precond = ks_precond, .ctx = ks,
