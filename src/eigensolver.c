@@ -72,41 +72,45 @@ static void tall_abt(int M, int Nn, int K, const double *A, const double *B, dou
 }
 
 /* Y[o] = beta Y[o] + alpha sum_b W[o * wso + b * wsb] S[b] for rows of length
- * n (beta = 0: Y is not read). Four outputs at a time, columns in chunks of
- * 256 whose accumulators stay in L1; each element sums over b in order. */
+ * n (beta = 0: Y is not read), nin <= 192. Four outputs by 16 columns of
+ * accumulators stay in registers while b runs; each element sums over b in
+ * order, whatever the clone. */
 TALL_CLONES
 static void tall_comb(int nout, int nin, int n, const double *W, int wso, int wsb, const double *S,
                       double *Y, double alpha, double beta) {
-    enum { CH = 256 };
-    double acc[4][CH];
-    for (int o0 = 0; o0 < nout; o0 += 4)
-        for (int k0 = 0; k0 < n; k0 += CH) {
-            int kn = n - k0 < CH ? n - k0 : CH;
-            memset(acc, 0, sizeof acc);
+    double wt[4 * 192];
+    for (int o0 = 0; o0 < nout; o0 += 4) {
+        int no = nout - o0 < 4 ? nout - o0 : 4;
+        for (int b = 0; b < nin; b++)
+            for (int r = 0; r < 4; r++) wt[4 * b + r] = r < no ? W[(size_t)(o0 + r) * wso + (size_t)b * wsb] : 0;
+        int k = 0;
+        for (; k + 16 <= n; k += 16) {
+            v8d c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
             for (int b = 0; b < nin; b++) {
-                const double *src = S + (size_t)b * n + k0;
-                double w[4];
-                for (int r = 0; r < 4; r++) w[r] = o0 + r < nout ? W[(size_t)(o0 + r) * wso + (size_t)b * wsb] : 0;
-                int k = 0;
-                for (; k + 8 <= kn; k += 8) {
-                    v8d x = v8_load(src + k), t;
-                    for (int r = 0; r < 4; r++) {
-                        memcpy(&t, &acc[r][k], sizeof t);
-                        t += w[r] * x;
-                        memcpy(&acc[r][k], &t, sizeof t);
-                    }
+                const double *src = S + (size_t)b * n + k, *w = wt + 4 * b;
+                v8d x0 = v8_load(src), x1 = v8_load(src + 8);
+                c00 += w[0] * x0; c01 += w[0] * x1;
+                c10 += w[1] * x0; c11 += w[1] * x1;
+                c20 += w[2] * x0; c21 += w[2] * x1;
+                c30 += w[3] * x0; c31 += w[3] * x1;
+            }
+            v8d c[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+            for (int r = 0; r < no; r++)
+                for (int h = 0; h < 2; h++) {
+                    double *y = Y + (size_t)(o0 + r) * n + k + 8 * h;
+                    v8d v = alpha * c[r][h];
+                    if (beta != 0) v += beta * v8_load(y);
+                    memcpy(y, &v, sizeof v);
                 }
-                for (; k < kn; k++)
-                    for (int r = 0; r < 4; r++) acc[r][k] += w[r] * src[k];
-            }
-            for (int r = 0; r < 4 && o0 + r < nout; r++) {
-                double *y = Y + (size_t)(o0 + r) * n + k0;
-                if (beta == 0)
-                    for (int k = 0; k < kn; k++) y[k] = alpha * acc[r][k];
-                else
-                    for (int k = 0; k < kn; k++) y[k] = beta * y[k] + alpha * acc[r][k];
-            }
         }
+        for (; k < n; k++)
+            for (int r = 0; r < no; r++) {
+                double t = 0;
+                for (int b = 0; b < nin; b++) t += wt[4 * b + r] * S[(size_t)b * n + k];
+                double *y = Y + (size_t)(o0 + r) * n + k;
+                *y = beta != 0 ? beta * *y + alpha * t : alpha * t;
+            }
+    }
 }
 
 /* Directions of the scaled Gram matrix below this fraction of its largest
