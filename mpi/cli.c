@@ -50,9 +50,8 @@ void mnnh_cli_help(const mnnh_cli *cli, FILE *out) {
         fputc('\n', out);
     }
     if (cli->allow_config)
-        fprintf(out, "  %-24s %s\n", "--config FILE",
-                "INI file of these options (key = value, optional section [" );
-    if (cli->allow_config) fprintf(out, "%27s%s]); flags override it\n", "", cli->cmd);
+        fprintf(out, "  %-24s INI file of these options (key = value, optional section [%s]);\n"
+                     "  %-24s flags override it\n", "--config FILE", cli->cmd, "");
     fprintf(out, "  %-24s %s\n", "--help", "print this help and exit");
     fprintf(out, "\nexit codes: 0 success, 2 bad usage or input, 1 runtime failure");
     fprintf(out, "%s\n", strcmp(cli->cmd, "train") == 0
@@ -217,5 +216,10 @@ int mnnh_cli_parse(mnnh_cli *cli, int argc, char **argv, int verbose) {
 int mnnh_cli_fail(const char *cmd, mnnh_status st) {
     fprintf(stderr, "mnnh %s: error: %s\n", cmd,
             mnnh_error_msg()[0] ? mnnh_error_msg() : mnnh_status_str(st));
+    return (st == MNNH_ERR_ARG || st == MNNH_ERR_FORMAT) ? MNNH_EXIT_USAGE : MNNH_EXIT_RUNTIME;
+}
+
+int mnnh_cli_fail_rank(const char *cmd, mnnh_status st, int rank) {
+    if (rank == 0) return mnnh_cli_fail(cmd, st);
     return (st == MNNH_ERR_ARG || st == MNNH_ERR_FORMAT) ? MNNH_EXIT_USAGE : MNNH_EXIT_RUNTIME;
 }

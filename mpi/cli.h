@@ -57,6 +57,8 @@ mnnh_opt *mnnh_cli_opt(mnnh_cli *cli, const char *name);
 /* Print "mnnh <cmd>: error: <message>" and return the exit code of st:
  * ARG and FORMAT map to 2, everything else to 1. */
 int mnnh_cli_fail(const char *cmd, mnnh_status st);
+/* The same under MPI: only rank 0 prints; every rank returns the exit code. */
+int mnnh_cli_fail_rank(const char *cmd, mnnh_status st, int rank);
 
 /* Subcommands: int mnnh_cmd_<name>(int argc, char **argv), argv[0] is the name. */
 int mnnh_cmd_init(int argc, char **argv);

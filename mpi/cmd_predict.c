@@ -3,17 +3,18 @@
  * Writes FILE with /prediction (float32, the shape of /input), a copy of
  * /input, and the model's hyperparameters and normalisation as root
  * attributes (plus `model` and `input`, the paths used). The file appears
- * under its final name only when complete (temp file, fsync, rename). The
- * batch loop is mnnh_model_predict_h5 (model_io.h), which takes a sample range
- * so that a distributed run can give each rank its own share. */
-#include <hdf5.h>
+ * under its final name only when complete (temp file, fsync, rename). Runs on
+ * any number of MPI ranks, each predicting its contiguous share of the
+ * samples (predict_dist.h); without mpirun it is a single rank. */
+#include <mpi.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "mnnh/model_io.h"
+#include "comm.h"
+#include "predict_dist.h"
 
 typedef struct {
     const char *model_path, *input_path, *out_path, *backend;
@@ -26,66 +27,16 @@ static double predict_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Open input_path's /input and check it against the model's grid. */
-static mnnh_status predict_open_input(const predict_args *pa, const mnnh_arch *arch, hid_t *file,
-                                      hid_t *input, hsize_t *S) {
-    *input = H5I_INVALID_HID;
-    MNNH_TRY(mnnh_h5_open_read(pa->input_path, file));
-    mnnh_status st = MNNH_OK;
-    htri_t ex = H5Lexists(*file, "input", H5P_DEFAULT);
-    if (ex <= 0)
-        st = mnnh_error_set(MNNH_ERR_FORMAT, "%s: no dataset /input", pa->input_path);
-    else if ((*input = H5Dopen2(*file, "input", H5P_DEFAULT)) < 0)
-        st = mnnh_error_set(MNNH_ERR_FORMAT, "%s: /input is not a readable dataset", pa->input_path);
-    if (!st) st = mnnh_model_check_input_h5(arch, *input, pa->model_path, pa->input_path, S);
-    if (!st && *S == 0) st = mnnh_error_set(MNNH_ERR_ARG, "%s: /input holds no samples", pa->input_path);
-    return st;
-}
-
-/* Create the output's datasets and attributes, run the loop, close them. */
-static mnnh_status predict_write(const predict_args *pa, mnnh_model *model, hid_t input,
-                                 hsize_t S, hid_t out) {
-    const mnnh_arch *a = mnnh_model_arch(model);
-    hsize_t dims[3] = {S, (hsize_t)a->N, (hsize_t)a->N};
-    hid_t pred = H5I_INVALID_HID, copy = H5I_INVALID_HID;
-    mnnh_status st = mnnh_model_write_attrs_h5(out, a, mnnh_model_norm(model));
-    if (!st) st = mnnh_h5_attr_write_string(out, "model", pa->model_path);
-    if (!st) st = mnnh_h5_attr_write_string(out, "input", pa->input_path);
-    if (!st) st = mnnh_h5_create_f32(out, "prediction", a->dim + 1, dims, (hsize_t)pa->batch, &pred);
-    if (!st) st = mnnh_h5_create_f32(out, "input", a->dim + 1, dims, (hsize_t)pa->batch, &copy);
-    if (!st) st = mnnh_model_predict_h5(model, input, pred, copy, 0, S, pa->batch);
-    if (copy >= 0) H5Dclose(copy);
-    if (pred >= 0) H5Dclose(pred);
-    return st;
-}
-
-static mnnh_status predict_run(const predict_args *pa) {
-    mnnh_backend *be = NULL;
-    mnnh_model *model = NULL;
-    hid_t file = H5I_INVALID_HID, input = H5I_INVALID_HID;
-    hsize_t S = 0;
-    int gpu = !strcmp(pa->backend, "auto") || !strcmp(pa->backend, "cuda");
-    mnnh_status st = mnnh_backend_create(&be, pa->backend, gpu ? 0 : -1);
-    if (!st) fprintf(stderr, "mnnh predict: backend %s\n", be->ops->name);
-    if (!st) st = mnnh_model_load(pa->model_path, be, &model);
-    if (!st) st = predict_open_input(pa, mnnh_model_arch(model), &file, &input, &S);
+static mnnh_status predict_run(const predict_args *pa, mnnh_comm *c) {
     double t0 = predict_now();
-    mnnh_h5_atomic out = {.file = H5I_INVALID_HID};
-    if (!st) st = mnnh_h5_atomic_open(&out, pa->out_path);
-    if (!st) st = predict_write(pa, model, input, S, out.file);
-    if (!st) st = mnnh_h5_atomic_commit(&out);
-    else if (out.file >= 0) mnnh_h5_atomic_abort(&out);
-    if (!st) {
-        double dt = predict_now() - t0;
-        printf("wrote %s: /prediction of %llu samples (%dD, N=%d) from %s, %.0f samples/s\n",
-               pa->out_path, (unsigned long long)S, mnnh_model_arch(model)->dim,
-               mnnh_model_arch(model)->N, pa->model_path, dt > 0 ? (double)S / dt : 0.0);
-    }
-    if (input >= 0) H5Dclose(input);
-    if (file >= 0) H5Fclose(file);
-    if (model) mnnh_model_free(model);
-    if (be) mnnh_backend_free(be);
-    return st;
+    long long S = 0;
+    MNNH_TRY(mnnh_predict_distributed(c, pa->model_path, pa->input_path, pa->out_path, pa->backend,
+                                      pa->batch, &S));
+    double dt = predict_now() - t0;
+    if (c->rank == 0)
+        printf("wrote %s: /prediction of %lld samples from %s on %d rank(s), %.0f samples/s\n",
+               pa->out_path, S, pa->model_path, c->size, dt > 0 ? (double)S / dt : 0.0);
+    return MNNH_OK;
 }
 
 int mnnh_cmd_predict(int argc, char **argv) {
@@ -108,16 +59,32 @@ int mnnh_cmd_predict(int argc, char **argv) {
         .nopts = (int)(sizeof opts / sizeof opts[0]),
         .allow_config = 1,
     };
-    int rc = mnnh_cli_parse(&cli, argc, argv, 1);
-    if (rc) return rc < 0 ? MNNH_EXIT_OK : rc;
-    if (pa.batch < 1) {
-        fprintf(stderr, "mnnh predict: error: --batch %d: must be >= 1\n", pa.batch);
-        return MNNH_EXIT_USAGE;
+    int rank = 0, own_mpi = 0, inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) {
+        MPI_Init(&argc, &argv);
+        own_mpi = 1;
     }
-    if (!pa.force && access(pa.out_path, F_OK) == 0) {
-        fprintf(stderr, "mnnh predict: error: %s exists (use --force to overwrite)\n", pa.out_path);
-        return MNNH_EXIT_USAGE;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int rc = mnnh_cli_parse(&cli, argc, argv, rank == 0);
+    if (rc == 0 && pa.batch < 1) {
+        if (rank == 0) fprintf(stderr, "mnnh predict: error: --batch %d: must be >= 1\n", pa.batch);
+        rc = MNNH_EXIT_USAGE;
     }
-    mnnh_status st = predict_run(&pa);
-    return st ? mnnh_cli_fail("predict", st) : MNNH_EXIT_OK;
+    if (rc == 0 && !pa.force && access(pa.out_path, F_OK) == 0) {
+        if (rank == 0)
+            fprintf(stderr, "mnnh predict: error: %s exists (use --force to overwrite)\n", pa.out_path);
+        rc = MNNH_EXIT_USAGE;
+    }
+    if (rc == 0) {
+        mnnh_comm *c = NULL;
+        mnnh_status st = mnnh_comm_create(&c, MPI_COMM_WORLD);
+        if (!st) st = predict_run(&pa, c);
+        if (st) rc = mnnh_cli_fail_rank("predict", st, rank);
+        mnnh_comm_free(c);
+    } else if (rc < 0) {
+        rc = MNNH_EXIT_OK;
+    }
+    if (own_mpi) MPI_Finalize();
+    return rc;
 }

@@ -186,9 +186,7 @@ int mnnh_cmd_validate(int argc, char **argv) {
         mnnh_comm *c = NULL;
         mnnh_status st = mnnh_comm_create(&c, MPI_COMM_WORLD);
         if (!st) st = validate_run(&va, c);
-        if (st) rc = rank == 0 ? mnnh_cli_fail("validate", st)
-                              : ((st == MNNH_ERR_ARG || st == MNNH_ERR_FORMAT) ? MNNH_EXIT_USAGE
-                                                                               : MNNH_EXIT_RUNTIME);
+        if (st) rc = mnnh_cli_fail_rank("validate", st, rank);
         mnnh_comm_free(c);
     } else if (rc < 0) {
         rc = MNNH_EXIT_OK;

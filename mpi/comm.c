@@ -2,6 +2,8 @@
  * local rank, parameter broadcast and the fused gradient allreduce. */
 #include "comm.h"
 
+#include "mnnh_nccl.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,9 @@ mnnh_status mnnh_comm_create(mnnh_comm **out, MPI_Comm parent) {
 
 void mnnh_comm_free(mnnh_comm *c) {
     if (!c) return;
+#ifdef MNNH_HAVE_NCCL
+    if (c->nccl) mnnh_nccl_free(c->nccl);
+#endif
     if (c->node != MPI_COMM_NULL) MPI_Comm_free(&c->node);
     if (c->world != MPI_COMM_NULL) MPI_Comm_free(&c->world);
     free(c->stage);
@@ -90,6 +95,19 @@ mnnh_status mnnh_comm_backend_create(mnnh_comm *c, const char *name, mnnh_backen
         *be = NULL;
         return st;
     }
+#ifdef MNNH_HAVE_NCCL
+    /* NCCL only when every rank has a GPU: its communicator is collective. */
+    int all_gpu = want_gpu;
+    MNNH_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &all_gpu, 1, MPI_INT, MPI_MIN, c->world));
+    if (all_gpu && c->size > 1 && !getenv("MNNH_NO_NCCL")) {
+        st = mnnh_nccl_create(&c->nccl, c->world, device);
+        if (st) {
+            mnnh_backend_free(*be);
+            *be = NULL;
+            return st;
+        }
+    }
+#endif
     if (note) {
         if (want_gpu)
             snprintf(note, note_len, "backend %s, rank %d -> GPU %d of %d on its node", (*be)->ops->name,
@@ -133,6 +151,14 @@ mnnh_status mnnh_comm_allreduce_grads(mnnh_comm *c, mnnh_model *model,
                                       float extra[MNNH_STEP_NEXTRA]) {
     size_t n = mnnh_model_nparams(model);
     size_t total = n + MNNH_STEP_NEXTRA;
+#ifdef MNNH_HAVE_NCCL
+    if (c->nccl) {
+        MNNH_TRY(mnnh_nccl_allreduce_sum(c->nccl, mnnh_model_grads(model), n));
+        MNNH_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, extra, MNNH_STEP_NEXTRA, MPI_FLOAT, MPI_SUM,
+                                     c->world));
+        return MNNH_OK;
+    }
+#endif
     if (total > (size_t)1 << 31)
         return mnnh_error_set(MNNH_ERR_ARG, "%zu parameters: too many for one allreduce", n);
     MNNH_TRY(comm_stage_reserve(c, total));

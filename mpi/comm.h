@@ -39,6 +39,7 @@ typedef struct {
     int local_rank, local_size;
     float *stage;        /* host staging buffer, stage_n floats */
     size_t stage_n;
+    void *nccl;          /* NCCL context when every rank computes on a GPU, else NULL */
 } mnnh_comm;
 
 /* Collective over parent. MPI must be initialised. */
@@ -65,7 +66,9 @@ mnnh_status mnnh_comm_bcast_floats(const mnnh_comm *c, float *host, size_t n);
 /* Collective, one MPI_Allreduce: sums the model's gradients over ranks
  * (staged on the host) together with extra[0..MNNH_STEP_NEXTRA) (stop flag,
  * loss sums, sample count); on return the model's gradient buffer holds the
- * sum and extra the summed values. */
+ * sum and extra the summed values. When every rank runs on a GPU and NCCL is
+ * built in, the gradients are summed in device memory by NCCL instead and
+ * the extras by a second, tiny MPI_Allreduce. */
 mnnh_status mnnh_comm_allreduce_grads(mnnh_comm *c, mnnh_model *model,
                                       float extra[MNNH_STEP_NEXTRA]);
 

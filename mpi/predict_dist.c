@@ -109,7 +109,10 @@ mnnh_status mnnh_predict_distributed(mnnh_comm *c, const char *model_path, const
         if (!st) st = mnnh_model_reserve(model, batch);
         st = mnnh_comm_agree(c, st);
     }
-    if (!st) st = mnnh_shard_load(&sh, c, input_path, "--input", mnnh_model_arch(model), 0);
+    if (!st) {
+        st = mnnh_shard_load(&sh, c, input_path, "--input", mnnh_model_arch(model), 0);
+        if (st) mnnh_error_prefix(st, "model %s", model_path);
+    }
     if (!st) {
         pred = malloc((size_t)sh.count * sh.grid * sizeof(float));
         st = mnnh_comm_agree(c, pred ? pd_forward(model, &sh, batch, pred)

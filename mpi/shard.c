@@ -77,18 +77,21 @@ static mnnh_status shard_check_dataset(mnnh_shard *sh, hid_t file, const char *n
     if (space >= 0) H5Sclose(space);
     if (cls != H5T_FLOAT)
         return mnnh_error_set(MNNH_ERR_FORMAT, "%s: /%s is not a floating-point dataset", sh->path, name);
+    char got[96] = "", want[64];
+    for (int d = 0; d < nd && d < 4; d++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "[%llu]", (unsigned long long)dims[d]);
+    snprintf(want, sizeof want, arch->dim == 2 ? "[S][%d][%d]" : "[S][%d]", arch->N, arch->N);
     if (nd != arch->dim + 1)
         return mnnh_error_set(MNNH_ERR_FORMAT,
-                              "%s: /%s has %d dimensions, expected %d ([S][N]%s) for a %dD model",
-                              sh->path, name, nd, arch->dim + 1, arch->dim == 2 ? "[N]" : "",
-                              arch->dim);
+                              "%s: /%s has shape %s, but the %dD model (N=%d) expects %s",
+                              sh->path, name, got, arch->dim, arch->N, want);
     for (int d = 1; d < nd; d++)
         if (dims[d] != (hsize_t)arch->N)
             return mnnh_error_set(MNNH_ERR_ARG,
-                                  "%s: /%s has a grid of %llu points per axis but the model has "
-                                  "N = 2^L m = 2^%d * %d = %d (check --L and --m)",
-                                  sh->path, name, (unsigned long long)dims[d], arch->L, arch->m,
-                                  arch->N);
+                                  "%s: /%s has a grid of %llu points per axis (shape %s) but the "
+                                  "model has N = 2^L m = 2^%d * %d = %d, shape %s (check --L and --m)",
+                                  sh->path, name, (unsigned long long)dims[d], got, arch->L, arch->m,
+                                  arch->N, want);
     *S = (int64_t)dims[0];
     return MNNH_OK;
 }
