@@ -116,8 +116,9 @@ int main(int argc, char **argv) {
         DIE_IF(mnnh_model_zero_grads(model));
         DIE_IF(mnnh_model_train_batch(model, b, dv, dt, a.batch, &e2, &e1));
         double t2 = MPI_Wtime();
-        float extra[MNNH_STEP_NEXTRA] = {0, (float)e2, (float)e1, (float)b};
-        DIE_IF(mnnh_comm_allreduce_grads(c, model, extra));
+        float extra[MNNH_STEP_NEXTRA] = {[MNNH_STEP_ERR2] = (float)e2, [MNNH_STEP_ERR] = (float)e1,
+                                         [MNNH_STEP_COUNT] = (float)b};
+        DIE_IF(mnnh_comm_allreduce_grads(c, model, 1, extra));
         double t3 = MPI_Wtime();
         DIE_IF(mnnh_nadam_step(opt, mnnh_model_params(model), mnnh_model_grads(model)));
         double t4 = MPI_Wtime();

@@ -14,7 +14,8 @@
 
 const char *const mnnh_metrics_fields[MNNH_METRICS_NFIELDS] = {
     "epoch", "step", "train_loss", "train_rel_err", "valid_rel_err", "lr",
-    "samples_per_s", "seconds", "compute_s", "allreduce_s", "io_s", "ckpt_s"};
+    "samples_per_s", "seconds", "compute_s", "compute_mean_s", "allreduce_s", "allreduce_max_s",
+    "io_s", "ckpt_s"};
 
 mnnh_status mnnh_metrics_push(mnnh_metrics *m, const mnnh_metrics_rec *rec) {
     if (m->n == m->cap) {

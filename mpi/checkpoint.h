@@ -41,12 +41,17 @@ typedef struct {
     double seconds;       /* training time so far */
 } mnnh_train_state;
 
-/* One record of metrics.jsonl (and of /metrics). */
+/* One record of metrics.jsonl (and of /metrics). Per-step times are averages
+ * over the epoch's steps, then reduced over ranks: compute_s is the slowest
+ * rank's (what the step waits for), compute_mean_s the mean over ranks;
+ * allreduce_s is the least any rank spent in the gradient allreduce (the
+ * communication itself), allreduce_max_s the most (communication plus the
+ * wait for the slowest rank: load imbalance). */
 typedef struct {
     double epoch, step, train_loss, train_rel_err, valid_rel_err, lr, samples_per_s, seconds,
-        compute_s, allreduce_s, io_s, ckpt_s;
+        compute_s, compute_mean_s, allreduce_s, allreduce_max_s, io_s, ckpt_s;
 } mnnh_metrics_rec;
-#define MNNH_METRICS_NFIELDS 12
+#define MNNH_METRICS_NFIELDS 14
 extern const char *const mnnh_metrics_fields[MNNH_METRICS_NFIELDS];
 
 typedef struct {

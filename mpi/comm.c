@@ -147,12 +147,13 @@ mnnh_status mnnh_comm_bcast_params(mnnh_comm *c, mnnh_model *model) {
     return mnnh_model_set_params(model, c->stage);
 }
 
-mnnh_status mnnh_comm_allreduce_grads(mnnh_comm *c, mnnh_model *model,
+mnnh_status mnnh_comm_allreduce_grads(mnnh_comm *c, mnnh_model *model, int have_grads,
                                       float extra[MNNH_STEP_NEXTRA]) {
     size_t n = mnnh_model_nparams(model);
     size_t total = n + MNNH_STEP_NEXTRA;
 #ifdef MNNH_HAVE_NCCL
     if (c->nccl) {
+        if (!have_grads) MNNH_TRY(mnnh_model_zero_grads(model));
         MNNH_TRY(mnnh_nccl_allreduce_sum(c->nccl, mnnh_model_grads(model), n));
         MNNH_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, extra, MNNH_STEP_NEXTRA, MPI_FLOAT, MPI_SUM,
                                      c->world));
@@ -162,7 +163,8 @@ mnnh_status mnnh_comm_allreduce_grads(mnnh_comm *c, mnnh_model *model,
     if (total > (size_t)1 << 31)
         return mnnh_error_set(MNNH_ERR_ARG, "%zu parameters: too many for one allreduce", n);
     MNNH_TRY(comm_stage_reserve(c, total));
-    MNNH_TRY(mnnh_model_get_grads(model, c->stage));
+    if (have_grads) MNNH_TRY(mnnh_model_get_grads(model, c->stage));
+    else memset(c->stage, 0, n * sizeof(float));
     memcpy(c->stage + n, extra, MNNH_STEP_NEXTRA * sizeof(float));
     if (c->size > 1)
         MNNH_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, c->stage, (int)total, MPI_FLOAT, MPI_SUM, c->world));
@@ -171,7 +173,16 @@ mnnh_status mnnh_comm_allreduce_grads(mnnh_comm *c, mnnh_model *model,
                                n * sizeof(float));
 }
 
-mnnh_status mnnh_comm_sum_doubles(const mnnh_comm *c, double *x, int n) {
-    if (c->size > 1) MNNH_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, c->world));
+static mnnh_status comm_reduce_doubles(const mnnh_comm *c, double *x, int n, MPI_Op op) {
+    if (c->size > 1) MNNH_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, op, c->world));
     return MNNH_OK;
+}
+mnnh_status mnnh_comm_sum_doubles(const mnnh_comm *c, double *x, int n) {
+    return comm_reduce_doubles(c, x, n, MPI_SUM);
+}
+mnnh_status mnnh_comm_max_doubles(const mnnh_comm *c, double *x, int n) {
+    return comm_reduce_doubles(c, x, n, MPI_MAX);
+}
+mnnh_status mnnh_comm_min_doubles(const mnnh_comm *c, double *x, int n) {
+    return comm_reduce_doubles(c, x, n, MPI_MIN);
 }

@@ -30,7 +30,14 @@ mnnh_status mnnh_mpi_fail(int rc, const char *call, const char *file, int line);
     } while (0)
 
 /* Extra floats carried after the gradients in the step's allreduce. */
-enum { MNNH_STEP_STOP = 0, MNNH_STEP_ERR2, MNNH_STEP_ERR, MNNH_STEP_COUNT, MNNH_STEP_NEXTRA };
+enum {
+    MNNH_STEP_STOP = 0, /* ranks asking to stop (signal or --stop-after) */
+    MNNH_STEP_FAIL,     /* ranks whose step failed (they send zero gradients) */
+    MNNH_STEP_ERR2,     /* sum of squared relative errors */
+    MNNH_STEP_ERR,      /* sum of relative errors */
+    MNNH_STEP_COUNT,    /* samples */
+    MNNH_STEP_NEXTRA
+};
 
 typedef struct {
     MPI_Comm world;      /* a duplicate of the parent, errors returned */
@@ -69,10 +76,15 @@ mnnh_status mnnh_comm_bcast_floats(const mnnh_comm *c, float *host, size_t n);
  * sum and extra the summed values. When every rank runs on a GPU and NCCL is
  * built in, the gradients are summed in device memory by NCCL instead and
  * the extras by a second, tiny MPI_Allreduce. */
-mnnh_status mnnh_comm_allreduce_grads(mnnh_comm *c, mnnh_model *model,
+/* A rank whose step failed passes have_grads = 0 and extra[MNNH_STEP_FAIL] = 1:
+ * it contributes zeros, so the collective completes on every rank and all
+ * ranks see the failure in the same step (no separate status agreement). */
+mnnh_status mnnh_comm_allreduce_grads(mnnh_comm *c, mnnh_model *model, int have_grads,
                                       float extra[MNNH_STEP_NEXTRA]);
 
-/* Collective sums of doubles (in place). */
+/* Collective sums, maxima and minima of doubles (in place). */
 mnnh_status mnnh_comm_sum_doubles(const mnnh_comm *c, double *x, int n);
+mnnh_status mnnh_comm_max_doubles(const mnnh_comm *c, double *x, int n);
+mnnh_status mnnh_comm_min_doubles(const mnnh_comm *c, double *x, int n);
 
 #endif

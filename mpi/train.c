@@ -395,16 +395,18 @@ static mnnh_status train_step(trainer *t, int64_t s, step_times *tm, int *stop) 
     double e2 = 0, e1 = 0;
     if (!st) st = mnnh_model_zero_grads(t->model);
     if (!st) st = mnnh_model_train_batch(t->model, t->b, t->dev_v, t->dev_t, t->cfg->batch, &e2, &e1);
-    /* a local failure must not leave the other ranks in the allreduce */
-    MNNH_TRY(mnnh_comm_agree(t->c, st));
     double t2 = train_now();
     int want_stop = mnnh_signals_pending() ||
                     (t->cfg->stop_after > 0 && t->state.step + 1 >= t->cfg->stop_after);
+    /* the stop flag and a local failure ride on the gradient allreduce, so a
+     * failed rank never leaves the others waiting in a collective */
     float extra[MNNH_STEP_NEXTRA] = {[MNNH_STEP_STOP] = (float)want_stop,
+                                     [MNNH_STEP_FAIL] = st ? 1.0f : 0.0f,
                                      [MNNH_STEP_ERR2] = (float)e2,
                                      [MNNH_STEP_ERR] = (float)e1,
                                      [MNNH_STEP_COUNT] = (float)t->b};
-    MNNH_TRY(mnnh_comm_allreduce_grads(t->c, t->model, extra));
+    MNNH_TRY(mnnh_comm_allreduce_grads(t->c, t->model, st == MNNH_OK, extra));
+    if (extra[MNNH_STEP_FAIL] > 0) return mnnh_comm_agree(t->c, st);
     double t3 = train_now();
     if (!isfinite(extra[MNNH_STEP_ERR2]))
         return mnnh_error_set(MNNH_ERR_NUMERIC,
@@ -514,6 +516,22 @@ static void train_write_metrics_line(trainer *t, const mnnh_metrics_rec *r) {
     fclose(f);
 }
 
+/* Per-step times of this epoch, reduced over ranks (see mnnh_metrics_rec). */
+static mnnh_status train_reduce_times(trainer *t, const step_times *tm, mnnh_metrics_rec *r) {
+    double steps = tm->steps > 0 ? (double)tm->steps : 1;
+    double mine[3] = {tm->compute / steps, tm->allreduce / steps, tm->io / steps};
+    double hi[3] = {mine[0], mine[1], mine[2]}, lo = mine[1], sum = mine[0];
+    MNNH_TRY(mnnh_comm_max_doubles(t->c, hi, 3));
+    MNNH_TRY(mnnh_comm_min_doubles(t->c, &lo, 1));
+    MNNH_TRY(mnnh_comm_sum_doubles(t->c, &sum, 1));
+    r->compute_s = hi[0];
+    r->compute_mean_s = sum / t->c->size;
+    r->allreduce_s = lo;
+    r->allreduce_max_s = hi[1];
+    r->io_s = hi[2];
+    return MNNH_OK;
+}
+
 static mnnh_status train_end_epoch(trainer *t, const step_times *tm, double epoch_t0) {
     const mnnh_train_config *cfg = t->cfg;
     t->state.epoch++;
@@ -521,10 +539,7 @@ static mnnh_status train_end_epoch(trainer *t, const step_times *tm, double epoc
     mnnh_metrics_rec r = {.epoch = (double)t->state.epoch, .step = (double)t->state.step,
                           .train_loss = t->state.ep_err2 / n, .train_rel_err = t->state.ep_err / n,
                           .valid_rel_err = NAN, .lr = t->opt->h.lr};
-    double steps = tm->steps > 0 ? (double)tm->steps : 1;
-    r.compute_s = tm->compute / steps;
-    r.allreduce_s = tm->allreduce / steps;
-    r.io_s = tm->io / steps;
+    MNNH_TRY(train_reduce_times(t, tm, &r));
     r.samples_per_s = tm->loop_s > 0 ? (double)tm->steps * cfg->batch / tm->loop_s : 0;
     int last_epoch = t->state.epoch >= cfg->epochs, improved = 0;
     if (t->state.epoch % cfg->valid_every == 0 || last_epoch) {

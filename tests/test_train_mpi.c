@@ -94,8 +94,11 @@ static void check_gradient(int dim, int L, int m, int r, int K, int density) {
     mnnh_shard_range(S, C->size, C->rank, &start, &count);
     OK(mnnh_model_zero_grads(model));
     OK(mnnh_model_train_batch(model, (int)count, v + start * g, t + start * g, S, &e2, &e1));
-    float extra[MNNH_STEP_NEXTRA] = {C->rank == C->size - 1, (float)e2, (float)e1, (float)count};
-    OK(mnnh_comm_allreduce_grads(C, model, extra));
+    float extra[MNNH_STEP_NEXTRA] = {[MNNH_STEP_STOP] = C->rank == C->size - 1,
+                                     [MNNH_STEP_ERR2] = (float)e2,
+                                     [MNNH_STEP_ERR] = (float)e1,
+                                     [MNNH_STEP_COUNT] = (float)count};
+    OK(mnnh_comm_allreduce_grads(C, model, 1, extra));
     OK(mnnh_model_get_grads(model, gp));
     double rd = reldiff(gp, g1, n);
     CHECK(rd < 2e-6, "%dD%s: P=%d gradient differs from the 1-rank gradient by %.3e", dim,
