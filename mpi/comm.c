@@ -1,12 +1,19 @@
 /* comm.c: communicator, collective error agreement, backend selection by
  * local rank, parameter broadcast and the fused gradient allreduce. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "comm.h"
 
 #include "mnnh_nccl.h"
 
+#include <cblas.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 mnnh_status mnnh_mpi_fail(int rc, const char *call, const char *file, int line) {
     char msg[MPI_MAX_ERROR_STRING];
@@ -80,9 +87,36 @@ static mnnh_status comm_pick_device(const mnnh_comm *c, int ngpu, int *device) {
     return MNNH_OK;
 }
 
+/* CPU threads for this rank: the cores it may run on, shared with the other
+ * ranks of the node when the launcher did not bind ranks to cores (all of a
+ * node's ranks would otherwise each start one thread per core). */
+static int comm_threads_per_rank(const mnnh_comm *c) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = (int)(online > 0 ? online : 1);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
+        int mine = CPU_COUNT(&set);
+        n = mine < n ? mine : n / c->local_size;
+    } else {
+        n /= c->local_size;
+    }
+    return n < 1 ? 1 : n;
+}
+
+/* Unless the user chose (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS), size the
+ * OpenMP and OpenBLAS thread pools to this rank's share of the node. */
+static void comm_set_threads(const mnnh_comm *c) {
+    int n = comm_threads_per_rank(c);
+#ifdef _OPENMP
+    if (!getenv("OMP_NUM_THREADS")) omp_set_num_threads(n);
+#endif
+    if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(n);
+}
+
 mnnh_status mnnh_comm_backend_create(mnnh_comm *c, const char *name, mnnh_backend **be,
                                      char *note, size_t note_len) {
     *be = NULL;
+    comm_set_threads(c);
     int ngpu = mnnh_cuda_device_count();
     int want_gpu = !strcmp(name, "cuda") || (!strcmp(name, "auto") && ngpu > 0);
     int device = -1;
