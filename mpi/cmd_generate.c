@@ -325,8 +325,10 @@ static int gen_write(const gen_world *g, const gen_opts *o, const mnnh_dataset_m
         }
         MPI_Bcast(&all, 1, MPI_INT, 0, g->comm);
     } else {
+        /* H5Fcreate is collective and fails on every rank alike; a rank that
+         * did open the file would have to close it collectively, which the
+         * others cannot join, so its handle is left to the library's exit. */
         failed = st != MNNH_OK;
-        if (wr) mnnh_dataset_writer_close(wr);
     }
     if (all != MNNH_OK && g->rank == 0) unlink(tmp); /* nothing half-written is left */
     H5Pclose(fapl);
