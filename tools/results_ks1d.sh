@@ -1,7 +1,8 @@
 #!/bin/bash
 # results_ks1d.sh: regenerate the KS 1D result of docs/results.md (paper Table 8, r = 6, K = 6).
 #
-# usage: tools/results_ks1d.sh [STAGE...]     stages: data sweep train eval plots (default: all)
+# usage: tools/results_ks1d.sh [STAGE...]     stages: data sweep train eval plots (plots also copies
+#   best.h5, metrics.jsonl and the validate summaries into results/ks1d-r6/) (default: all)
 # Environment: MNNH (binary, default build-acc/mnnh), WORK (default results-work),
 #   EPOCHS (override the config's 2000), NP (ranks for generation, default 1).
 # One rank, one thread: the machine is shared (OMP_NUM_THREADS=1).
@@ -37,10 +38,13 @@ eval)
   "$MNNH" validate --model "$WORK/ks1d/r6/best.h5" --data "$D/ks1d-train.h5" > "$WORK/ks1d/r6-train.json"
   cat "$WORK/ks1d/r6-test.json" "$WORK/ks1d/r6-train.json" ;;
 plots)
-  mkdir -p "$ROOT/results/ks1d-r6" "$ROOT/docs/img"
-  $PY "$ROOT/tools/plot_metrics.py" "$WORK/ks1d/r6" -o "$ROOT/docs/img/ks1d-r6-metrics.png" --title "KS 1D, r=6, K=6 (16000/4000)"
+  mkdir -p "$ROOT/results/ks1d-r6"
+  cp "$WORK/ks1d/r6/best.h5" "$WORK/ks1d/r6/metrics.jsonl" "$ROOT/results/ks1d-r6/"
+  cp "$WORK/ks1d/r6-test.json" "$ROOT/results/ks1d-r6/validate-test.json" 2>/dev/null || true
+  cp "$WORK/ks1d/r6-train.json" "$ROOT/results/ks1d-r6/validate-train.json" 2>/dev/null || true
+  $PY "$ROOT/tools/plot_metrics.py" "$WORK/ks1d/r6" -o "$ROOT/results/ks1d-r6/metrics.png" --title "KS 1D, r=6, K=6 (16000/4000)"
   $PY "$ROOT/tools/plot_density.py" --mnnh "$MNNH" --model "$WORK/ks1d/r6/best.h5" --data "$D/ks1d-test.h5" --sample 0 \
-    -o "$ROOT/docs/img/ks1d-r6-density.png" --title "KS 1D test sample 0, r=6, K=6"
+    -o "$ROOT/results/ks1d-r6/density.png" --title "KS 1D test sample 0, r=6, K=6"
   ;;
 *) echo "results_ks1d.sh: unknown stage $s" >&2; exit 2 ;;
 esac; done

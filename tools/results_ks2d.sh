@@ -1,7 +1,8 @@
 #!/bin/bash
 # results_ks2d.sh: regenerate the KS 2D results of docs/results.md (paper Table 11, K = 6).
 #
-# usage: tools/results_ks2d.sh [STAGE...]   stages: data train eval plots (default: all)
+# usage: tools/results_ks2d.sh [STAGE...]   stages: data train eval plots (default: all; plots
+#   also copies best.h5, metrics.jsonl and the validate summaries into results/ks2d-PRESET-rR/)
 # Environment:
 #   MNNH   binary (default build-acc/mnnh)      WORK  work directory (default results-work)
 #   R      channels: 6, 8 or 10 (default 10; configs/ks2d_r$R.ini)
@@ -39,10 +40,13 @@ eval)
   "$MNNH" validate --model "$RUN/best.h5" --data "$D/ks2d-$PRESET-train.h5" > "$RUN-train.json"
   cat "$RUN-test.json" "$RUN-train.json" ;;
 plots)
-  mkdir -p "$ROOT/docs/img"
-  $PY "$ROOT/tools/plot_metrics.py" "$RUN" -o "$ROOT/docs/img/ks2d-$PRESET-r$R-metrics.png" --title "KS 2D ($PRESET preset), r=$R, K=6"
+  mkdir -p "$ROOT/results/ks2d-$PRESET-r$R"
+  cp "$RUN/best.h5" "$RUN/metrics.jsonl" "$ROOT/results/ks2d-$PRESET-r$R/"
+  cp "$RUN-test.json" "$ROOT/results/ks2d-$PRESET-r$R/validate-test.json" 2>/dev/null || true
+  cp "$RUN-train.json" "$ROOT/results/ks2d-$PRESET-r$R/validate-train.json" 2>/dev/null || true
+  $PY "$ROOT/tools/plot_metrics.py" "$RUN" -o "$ROOT/results/ks2d-$PRESET-r$R/metrics.png" --title "KS 2D ($PRESET preset), r=$R, K=6"
   $PY "$ROOT/tools/plot_density.py" --mnnh "$MNNH" --model "$RUN/best.h5" --data "$D/ks2d-$PRESET-test.h5" --sample 0 \
-    -o "$ROOT/docs/img/ks2d-$PRESET-r$R-density.png" --title "KS 2D ($PRESET preset) test sample 0, r=$R, K=6"
+    -o "$ROOT/results/ks2d-$PRESET-r$R/density.png" --title "KS 2D ($PRESET preset) test sample 0, r=$R, K=6"
   ;;
 *) echo "results_ks2d.sh: unknown stage $s" >&2; exit 2 ;;
 esac; done
