@@ -13,6 +13,7 @@
  * block boundary (in the same allreduce): they stop, remove the temporary file
  * and exit 75 (jobs/generate.sbatch then requeues; generation is reproducible,
  * so the requeued job simply starts again). */
+#define _GNU_SOURCE /* fallocate */
 #include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -146,6 +147,27 @@ static mnnh_status gen_check_out(const gen_opts *o) {
     else if (access(dir, W_OK) != 0)
         st = mnnh_error_set(MNNH_ERR_ARG, "--out %s: directory '%s' is not writable", o->out, dir);
     free(copy);
+    return st;
+}
+
+/* Rank 0, before HDF5 touches the file: check that the file's final size fits
+ * (free space, quota, file size limit) by reserving it with fallocate under
+ * the temporary name. HDF5 1.10 cannot recover from a failed collective write
+ * or a failed final truncate: its ranks can deadlock in H5Fclose. H5Fcreate
+ * truncates the file again, so this is a check, not a reservation held for
+ * the whole run. fallocate (not posix_fallocate, which would write zeros) is
+ * skipped where the file system does not support it. */
+static mnnh_status gen_check_space(const char *tmp, const mnnh_dataset_meta *m) {
+    int64_t grid = m->dim == 1 ? m->N : (int64_t)m->N * m->N;
+    off_t bytes = (off_t)m->samples * (off_t)(grid * 2 * sizeof(float) + m->nval * 2 * sizeof(double) +
+                                              sizeof(double) + sizeof(int)) + (1 << 20);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return mnnh_error_set(MNNH_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+    mnnh_status st = MNNH_OK;
+    if (fallocate(fd, 0, 0, bytes) != 0 && errno != EOPNOTSUPP && errno != ENOSYS)
+        st = mnnh_error_set(MNNH_ERR_IO, "no room for %s (%.1f MB): %s", tmp, bytes / 1e6, strerror(errno));
+    close(fd);
+    if (st != MNNH_OK) unlink(tmp);
     return st;
 }
 
@@ -290,7 +312,8 @@ static int gen_fail(const gen_world *g, mnnh_status st, int print) {
 }
 
 /* Create the file collectively, run the loop, close, publish. */
-static int gen_write(const gen_world *g, const gen_opts *o, const mnnh_dataset_meta *meta, gen_work *w) {
+static int gen_write(const gen_world *g, const gen_opts *o, const mnnh_dataset_meta *meta, gen_work *w,
+                     int *wedged) {
     char tmp[4200] = {0};
     if (g->rank == 0) snprintf(tmp, sizeof tmp, "%s.tmp.%ld", o->out, (long)getpid());
     MPI_Bcast(tmp, sizeof tmp, MPI_CHAR, 0, g->comm);
@@ -298,14 +321,19 @@ static int gen_write(const gen_world *g, const gen_opts *o, const mnnh_dataset_m
     H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL);
     H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
     mnnh_dataset_writer *wr = NULL;
-    mnnh_status st = mnnh_dataset_create(tmp, fapl, meta, &wr);
-    int failed = 0;
+    mnnh_status st = g->rank == 0 ? gen_check_space(tmp, meta) : MNNH_OK;
     mnnh_status all = gen_agree(g, st);
+    if (all == MNNH_OK) {
+        st = mnnh_dataset_create(tmp, fapl, meta, &wr);
+        all = gen_agree(g, st);
+    }
+    int failed = 0;
     if (all == MNNH_OK) {
         double t0 = now_s();
         all = gen_loop(g, o, w, wr, dxpl, &failed);
         mnnh_status cst = mnnh_dataset_writer_close(wr);
         wr = NULL;
+        *wedged = cst != MNNH_OK;
         if (all == MNNH_OK) {
             all = gen_agree(g, cst);
             failed = cst != MNNH_OK;
@@ -346,7 +374,7 @@ static int gen_write(const gen_world *g, const gen_opts *o, const mnnh_dataset_m
     return gen_fail(g, all, 0);
 }
 
-static int gen_main(const gen_world *g, int argc, char **argv) {
+static int gen_main(const gen_world *g, int argc, char **argv, int *wedged) {
     gen_opts o = {.preset = "paper", .seed = 1, .n_g = 2, .n_e = 0, .block = 64, .tol = 0,
                   .maxiter = 0, .guard = 3};
     mnnh_opt opts[] = {
@@ -421,7 +449,7 @@ static int gen_main(const gen_world *g, int argc, char **argv) {
         gen_work_free(&w);
         return gen_fail(g, all, st != MNNH_OK);
     }
-    rc = gen_write(g, &o, &meta, &w);
+    rc = gen_write(g, &o, &meta, &w, wedged);
     gen_work_free(&w);
     return rc;
 }
@@ -440,12 +468,27 @@ int mnnh_cmd_generate(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     gen_signalled = 0;
     for (int i = 0; i < 3; i++) sigaction(sigs[i], &sa, &old[i]);
-    int rc = gen_main(&g, argc, argv);
+    /* A file size limit then fails the write (EFBIG), reported and cleaned
+     * up like a full disk, instead of killing the rank mid-write. */
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_xfsz;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGXFSZ, &ign, &old_xfsz);
+    int wedged = 0;
+    int rc = gen_main(&g, argc, argv, &wedged);
     for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
+    sigaction(SIGXFSZ, &old_xfsz, NULL);
     /* Ranks may disagree on the code only in its kind (2 vs 1); take the worst. */
-    int worst = rc;
-    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, g.comm);
+    int mine[2] = {rc, wedged}, worst[2] = {rc, wedged};
+    MPI_Allreduce(mine, worst, 2, MPI_INT, MPI_MAX, g.comm);
+    if (worst[1]) {
+        /* The file could not be closed (write failure): HDF5 would crash
+         * closing it again in MPI_Finalize. The temporary file is already
+         * removed and the error printed; end here with the exit code. */
+        MPI_Barrier(g.comm);
+        fflush(NULL);
+        _exit(worst[0]);
+    }
     MPI_Finalized(&finalized);
     if (!inited && !finalized) MPI_Finalize();
-    return worst;
+    return worst[0];
 }

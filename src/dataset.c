@@ -212,7 +212,7 @@ mnnh_status mnnh_dataset_writer_close(mnnh_dataset_writer *w) {
     quiet_on(&q);
     herr_t e = H5Fclose(w->file);
     quiet_off(&q);
-    mnnh_status st = e < 0 ? mnnh_error_set(MNNH_ERR_IO, "%s: closing (flushing) the file failed", w->path)
+    mnnh_status st = e < 0 ? mnnh_error_set(MNNH_ERR_IO, "%s: finishing the file failed (disk full or file size limit?)", w->path)
                            : MNNH_OK;
     free(w);
     return st;

@@ -5,7 +5,8 @@
 #   a NLSE 1D file from 1 and 2 ranks;
 # - `mnnh info FILE` describes the dataset;
 # - bad options exit 2 with a message naming the option; a failing sample
-#   exits 1 and leaves nothing under the final or a temporary name;
+#   exits 1 and leaves nothing under the final or a temporary name, and so
+#   does an output that cannot fit (file size limit, as a full disk);
 # - SIGUSR1 stops the run with exit 75 and no file left.
 set -u
 MNNH=$1
@@ -63,6 +64,14 @@ expect 1 "sample 0" "${B[@]}" --n-g 2 --maxiter 1 --out "$WORK/new.h5"
 ls "$WORK" | grep -q '\.tmp\.' && fail "temporary files left: $(ls "$WORK")"
 "$MNNH" generate "${B[@]}" --n-g 2 --force --out "$WORK/ks1.h5" 2>/dev/null || fail "--force did not overwrite"
 "$MNNH" generate --help | grep -q -- "--preset" || fail "--help lacks --preset"
+
+# A write that cannot fit (here a 20 MB file size limit for a 67 MB file, as a
+# full disk would) fails before any sample is computed: exit 1, no file left.
+err=$( (ulimit -f 20000; "$MNNH" generate --quiet "${B[@]}" --grid 64 --samples 2000 --n-g 2 \
+        --out "$WORK/big.h5") 2>&1 >/dev/null); rc=$?
+[[ $rc == 1 ]] || fail "file size limit: exit $rc, expected 1 ($err)"
+[[ $err == *"no room for"* ]] || fail "file size limit: message '$err'"
+ls "$WORK" | grep -q 'big.h5' && fail "file size limit: file left: $(ls "$WORK")"
 
 # SIGUSR1 (Slurm's warning before the time limit): stop at a block boundary,
 # exit 75, leave no file.

@@ -67,7 +67,10 @@ mnnh_status mnnh_dataset_write(mnnh_dataset_writer *w, int64_t start, int64_t co
                                const float *input, const float *output, const double *eig,
                                const double *res, const double *gap, const int *iters, hid_t dxpl);
 
-/* Close everything; the status of the final flush/close is returned. */
+/* Close everything; the status of the final flush/close is returned. After a
+ * failed close (disk full, file size limit) HDF5 1.10 keeps the file half
+ * closed and crashes if it is closed again, including at library shutdown:
+ * the caller must then end the process without shutting HDF5 down. */
 mnnh_status mnnh_dataset_writer_close(mnnh_dataset_writer *w);
 
 /* ---- reading ---- */
