@@ -9,7 +9,8 @@
 # and print where each output is.
 #
 # usage: scripts/demo.sh [OUT_DIR]      (default ./demo-out)
-# Environment: MNNH (the mnnh binary; default: build it into build-demo/),
+# On a fresh Debian machine it first installs the dependencies and builds
+# (scripts/setup.sh). Environment: MNNH (the mnnh binary; default: build/mnnh),
 #   DEMO_TRAIN (training samples, default 1024), DEMO_EPOCHS (default 80),
 #   DEMO_RANKS (default 2), MPIEXEC (default mpirun).
 set -euo pipefail
@@ -28,12 +29,9 @@ export OMPI_MCA_btl=${OMPI_MCA_btl:-self,vader} OMP_NUM_THREADS=${OMP_NUM_THREAD
 MPIRUN=("$MPIEXEC" -n "$P" --oversubscribe --bind-to none)
 
 if [[ -z ${MNNH:-} ]]; then
-  MNNH=$ROOT/build-demo/mnnh
-  if [[ ! -x $MNNH ]]; then
-    say "building mnnh into $ROOT/build-demo"
-    cmake -S "$ROOT" -B "$ROOT/build-demo" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build "$ROOT/build-demo" -j "$(nproc)" --target mnnh >/dev/null
-  fi
+  say "set-up: dependencies and build (scripts/setup.sh)"
+  "$ROOT/scripts/setup.sh" "$ROOT/build"
+  MNNH=$ROOT/build/mnnh
 fi
 mkdir -p "$OUT"
 cd "$OUT"
