@@ -367,15 +367,19 @@ static void run_scaling(void) {
         bench_model bm;
         bm_init(&bm, &a, B);
         double train = time_train(&bm, B, opt.seconds);
+        double train_cpu = last_cpu_rate;
         double infer = time_infer(&bm, B, opt.seconds / 2);
+        double infer_cpu = last_cpu_rate;
         double nlogn = (double)G * log2((double)G);
         printf("{\"config\":\"scaling\",\"dim\":%d,\"N\":%d,\"L\":%d,\"m\":%d,\"r\":%d,\"K\":6,"
                "\"grid\":%zu,\"NlogN\":%.0f,\"params\":%zu,\"backend\":\"%s\",\"threads\":%d,"
                "\"batch\":%d,\"train_s_per_sample\":%.4e,\"infer_s_per_sample\":%.4e,"
-               "\"forward_mflop_per_sample\":%.3f}\n",
+               "\"forward_mflop_per_sample\":%.3f,\"train_cpu_s_per_sample\":%.4e,"
+               "\"infer_cpu_s_per_sample\":%.4e,\"loadavg\":%.2f}\n",
                a.dim, a.N, a.L, a.m, a.r, G, nlogn, mnnh_model_nparams(bm.model),
                bm.be->ops->name, nthreads(), B, 1.0 / train, 1.0 / infer,
-               mnnh_model_forward_flops(bm.model) * 1e-6);
+               mnnh_model_forward_flops(bm.model) * 1e-6, 1.0 / train_cpu, 1.0 / infer_cpu,
+               loadavg1());
         fflush(stdout);
         bm_free(&bm);
     }

@@ -385,10 +385,152 @@ static void F(dbx)(const dw_args *a, int q0, int q1, int lc, float *db) {
     }
 }
 
+/* ================= position-vectorised path (cnn, n a multiple of VB) =================
+ * One sample at a time in its natural [C][P] layout: the input is copied with
+ * its periodic halo into Xp[c][padded grid] and each vector holds VB
+ * consecutive positions of a row (unaligned tap loads); no transposes. Here
+ * conv_args.qb[q] is the padded offset (floats) of vector q's tap 0,
+ * toff[t] a tap's offset, Pp the padded channel stride, Y the sample's output. */
+static inline __attribute__((always_inline)) void F(pconv_tile)(const conv_args *a, int q, int o0,
+                                                                const int CO, const int NP) {
+    vf acc[4][COMAX];
+    const int T = a->T, OC = a->OC;
+#pragma GCC unroll 4
+    for (int j = 0; j < NP; j++)
+#pragma GCC unroll 24
+        for (int o = 0; o < CO; o++) acc[j][o] = a->bias ? F(splat)(a->bias[o0 + o]) : (vf){0};
+    int qbj[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < NP; j++) qbj[j] = a->qb[q + j];
+    for (int i = 0; i < a->CI; i++) {
+        const float *Xi = a->X + (size_t)i * a->Pp;
+        const float *Wi = a->W + (size_t)i * T * OC + o0;
+        for (int t = 0; t < T; t++) {
+            vf x[4];
+            int to = a->toff[t];
+#pragma GCC unroll 4
+            for (int j = 0; j < NP; j++) x[j] = F(ldu)(Xi + qbj[j] + to);
+            const float *w = Wi + (size_t)t * OC;
+#pragma GCC unroll 24
+            for (int o = 0; o < CO; o++) {
+                float wv = w[o];
+#pragma GCC unroll 4
+                for (int j = 0; j < NP; j++) acc[j][o] += wv * x[j];
+            }
+        }
+    }
+#pragma GCC unroll 24
+    for (int o = 0; o < CO; o++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NP; j++) {
+            vf y = acc[j][o];
+            if (a->relu) y = (vf)((vi)y & (y > 0));
+            F(stu)(a->Y + (size_t)(o0 + o) * a->P + (size_t)(q + j) * VB, y);
+        }
+}
+
+#define DEF_PCONV(CO)                                                                 \
+    static void F(pconv_##CO)(const conv_args *a, int o0) {                           \
+        enum { NP = NP_OF(CO) };                                                      \
+        int nv = a->P / VB, q = 0;                                                    \
+        for (; q + NP <= nv; q += NP) F(pconv_tile)(a, q, o0, CO, NP);                \
+        for (; q < nv; q++) F(pconv_tile)(a, q, o0, CO, 1);                           \
+    }
+DEF_PCONV(1) DEF_PCONV(2) DEF_PCONV(3) DEF_PCONV(4) DEF_PCONV(5) DEF_PCONV(6) DEF_PCONV(7)
+DEF_PCONV(8) DEF_PCONV(9) DEF_PCONV(10) DEF_PCONV(11) DEF_PCONV(12)
+#if COMAX > 12
+DEF_PCONV(13) DEF_PCONV(14) DEF_PCONV(15) DEF_PCONV(16)
+#endif
+
+static void F(pconv)(const conv_args *a) {
+    static void (*const fn[])(const conv_args *, int) = {
+        NULL, F(pconv_1), F(pconv_2), F(pconv_3), F(pconv_4), F(pconv_5), F(pconv_6),
+        F(pconv_7), F(pconv_8), F(pconv_9), F(pconv_10), F(pconv_11), F(pconv_12),
+#if COMAX > 12
+        F(pconv_13), F(pconv_14), F(pconv_15), F(pconv_16),
+#endif
+    };
+    int nch = (a->OC + COMAX - 1) / COMAX;
+    for (int c = 0, o0 = 0; c < nch; c++) {
+        int co = (a->OC * (c + 1)) / nch - (a->OC * c) / nch;
+        fn[co](a, o0);
+        o0 += co;
+    }
+}
+
+/* Weight gradient, position-vectorised: samples [blk0, blk1) of padded X
+ * (stride xstride) and padded D (stride dstride); D's vector q is at
+ * qb[q] + Ppd (Ppd = the centre tap's offset). */
+static inline __attribute__((always_inline)) void F(pdw_tile)(const dw_args *a, int i, int t0,
+                                                              int o0, float *dWp, const int CO,
+                                                              const int TB) {
+    vf acc[8][8];
+#pragma GCC unroll 8
+    for (int k = 0; k < TB; k++)
+#pragma GCC unroll 8
+        for (int o = 0; o < CO; o++) acc[k][o] = (vf){0};
+    int tk[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < TB; k++) tk[k] = a->toff[t0 + k];
+    for (int blk = a->blk0; blk < a->blk1; blk++) {
+        const float *Xi = a->X + (size_t)blk * a->xstride + (size_t)i * a->Pp;
+        const float *Db = a->D + (size_t)blk * a->dstride + (size_t)o0 * a->Pp + a->Ppd;
+        for (int q = 0; q < a->nvec; q++) {
+            int qq = a->qb[q];
+            vf d[8];
+#pragma GCC unroll 8
+            for (int o = 0; o < CO; o++) d[o] = F(ldu)(Db + (size_t)o * a->Pp + qq);
+#pragma GCC unroll 8
+            for (int k = 0; k < TB; k++) {
+                vf x = F(ldu)(Xi + qq + tk[k]);
+#pragma GCC unroll 8
+                for (int o = 0; o < CO; o++) acc[k][o] += d[o] * x;
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < TB; k++)
+#pragma GCC unroll 8
+        for (int o = 0; o < CO; o++)
+            dWp[((size_t)i * a->T + t0 + k) * a->OC + o0 + o] += F(hsum)(acc[k][o]);
+}
+
+#define DEF_PDW(CO)                                                                   \
+    static void F(pdw_##CO)(const dw_args *a, int o0, float *dWp) {                   \
+        enum { TB = TB_OF(CO) };                                                      \
+        for (int i = 0; i < a->CI; i++) {                                             \
+            int t = 0;                                                                \
+            for (; t + TB <= a->T; t += TB) F(pdw_tile)(a, i, t, o0, dWp, CO, TB);    \
+            for (; t < a->T; t++) F(pdw_tile)(a, i, t, o0, dWp, CO, 1);               \
+        }                                                                             \
+    }
+DEF_PDW(1) DEF_PDW(2) DEF_PDW(3) DEF_PDW(4) DEF_PDW(5) DEF_PDW(6) DEF_PDW(7) DEF_PDW(8)
+
+/* dWp += weight gradient, db += bias gradient (cnn) over samples [blk0, blk1). */
+static void F(pdw)(const dw_args *a, float *dWp, float *db) {
+    static void (*const fn[])(const dw_args *, int, float *) = {
+        NULL, F(pdw_1), F(pdw_2), F(pdw_3), F(pdw_4), F(pdw_5), F(pdw_6), F(pdw_7), F(pdw_8)};
+    int nch = (a->OC + 7) / 8;
+    for (int c = 0, o0 = 0; c < nch; c++) {
+        int co = (a->OC * (c + 1)) / nch - (a->OC * c) / nch;
+        fn[co](a, o0, dWp);
+        o0 += co;
+    }
+    for (int o = 0; o < a->OC; o++) {
+        vf s = (vf){0};
+        for (int blk = a->blk0; blk < a->blk1; blk++) {
+            const float *Do = a->D + (size_t)blk * a->dstride + (size_t)o * a->Pp + a->Ppd;
+            for (int q = 0; q < a->nvec; q++) s += F(ldu)(Do + a->qb[q]);
+        }
+        db[o] += F(hsum)(s);
+    }
+}
+
 static const simd_kernels F(kernels) = {
     .name = CK_STR(ISA), .vb = VB,
     .to_block = F(to_block), .grad_to_block = F(grad_to_block), .from_block = F(from_block),
     .conv = F(conv), .dw = F(dw), .db = F(db), .dbx = F(dbx),
+    .pconv = F(pconv), .pdw = F(pdw),
 };
 
 #undef vf
@@ -399,4 +541,6 @@ static const simd_kernels F(kernels) = {
 #undef TB_OF
 #undef DEF_CONV
 #undef DEF_DW
+#undef DEF_PCONV
+#undef DEF_PDW
 #undef F

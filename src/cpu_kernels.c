@@ -98,7 +98,8 @@ typedef struct {
     const int *qb, *toff;
     int blk0, blk1, CI, OC, T, Pp;
     const int *qbd;           /* D[o][qbd[q]], channel stride Ppd */
-    int Ppd;
+    int Ppd;                  /* (position-vectorised path: the centre tap's offset) */
+    int nvec;                 /* position-vectorised path: vectors per channel */
 } dw_args;
 
 typedef struct {
@@ -113,6 +114,8 @@ typedef struct {
     void (*dw)(const dw_args *a, int q0, int q1, float *dWp);
     void (*db)(const dw_args *a, int q0, int q1, int lc, float *db);
     void (*dbx)(const dw_args *a, int q0, int q1, int lc, float *db);
+    void (*pconv)(const conv_args *a);
+    void (*pdw)(const dw_args *a, float *dWp, float *db);
 } simd_kernels;
 
 #define CK_STR_(x) #x
@@ -165,6 +168,18 @@ typedef struct {
 #undef COMAX
 
 static const simd_kernels *isa_forced;
+
+/* Which kernel-layer paths may use the position-vectorised kernels:
+ * bit 0 forward, bit 1 backward. Default: forward only (measured: the
+ * batch-vectorised backward trains faster). MNNH_CPU_PV=0..3 overrides. */
+static int pv_mask(void) {
+    static int mask = -1;
+    if (mask < 0) {
+        const char *e = getenv("MNNH_CPU_PV");
+        mask = e && *e ? atoi(e) & 3 : 1;
+    }
+    return mask;
+}
 
 static const simd_kernels *isa_best(void) {
 #ifdef CK_X86
@@ -283,11 +298,189 @@ static void kgeo_build(const mnnh_geom *g, char *mem, int need_src, kgeo *k) {
     }
 }
 
+static void add_packed(float *dst, const float *part_, size_t KK, int OC, int transpose);
+static size_t part_stride(size_t floats);
+
+/* ------------------------------ position-vectorised kernel layers (cnn) */
+/* Used when the variant is cnn and n is a multiple of the vector width: each
+ * sample stays in its [C][P] layout (copied with its halo), so there is no
+ * transpose; see cpu_conv_body.h. */
+typedef struct {
+    int nvec, T, Pp, ctr;
+    int *qoff, *toff, *toffb;
+} pgeo;
+
+static size_t pgeo_bytes(const mnnh_geom *g, int VBk) {
+    size_t off = 0;
+    take(&off, mnnh_geom_positions(g) / VBk * sizeof(int));
+    take(&off, mnnh_geom_taps(g) * sizeof(int));
+    take(&off, mnnh_geom_taps(g) * sizeof(int));
+    return off;
+}
+static void pgeo_build(const mnnh_geom *g, int VBk, char *mem, pgeo *k) {
+    int n = g->n, nb = g->nb, w = 2 * nb + 1, Wp = n + 2 * nb;
+    size_t off = 0;
+    k->nvec = (int)(mnnh_geom_positions(g) / VBk);
+    k->T = (int)mnnh_geom_taps(g);
+    k->Pp = g->dim == 2 ? Wp * Wp : Wp;
+    k->ctr = g->dim == 2 ? nb * Wp + nb : nb;
+    k->qoff = (int *)(mem + take(&off, k->nvec * sizeof(int)));
+    k->toff = (int *)(mem + take(&off, k->T * sizeof(int)));
+    k->toffb = (int *)(mem + take(&off, k->T * sizeof(int)));
+    if (g->dim == 1) {
+        for (int q = 0; q < k->nvec; q++) k->qoff[q] = q * VBk;
+        for (int t = 0; t < w; t++) k->toff[t] = t;
+    } else {
+        int per_row = n / VBk;
+        for (int q = 0; q < k->nvec; q++) k->qoff[q] = (q / per_row) * Wp + (q % per_row) * VBk;
+        for (int t1 = 0; t1 < w; t1++)
+            for (int t2 = 0; t2 < w; t2++) k->toff[t1 * w + t2] = t1 * Wp + t2;
+    }
+    for (int t = 0; t < k->T; t++) k->toffb[t] = k->toff[k->T - 1 - t];
+}
+
+static inline void masked_copy(float *restrict d, const float *restrict x,
+                               const float *restrict m, int n) {
+    for (int p = 0; p < n; p++) d[p] = m[p] > 0 ? x[p] : 0.0f;
+}
+
+/* Xp[c][padded] = x[c][wrap] of one sample; with mask_out, the ReLU
+ * derivative mask (mask_out > 0) is applied (a kernel layer's gradient). */
+static void pad_sample(const mnnh_geom *g, int C, const float *x, const float *mask_out,
+                       float *Xp, size_t Pp) {
+    int n = g->n, nb = g->nb, Wp = n + 2 * nb;
+    size_t P = mnnh_geom_positions(g);
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * P, *mc = mask_out ? mask_out + (size_t)c * P : NULL;
+        float *d = Xp + (size_t)c * Pp;
+        if (g->dim == 1) {
+            if (mc)
+                masked_copy(d + nb, xc, mc, n);
+            else
+                memcpy(d + nb, xc, sizeof(float) * n);
+            for (int u = 0; u < nb; u++) d[u] = d[nb + wrapi(u - nb, n)];
+            for (int u = n + nb; u < Wp; u++) d[u] = d[nb + wrapi(u - nb, n)];
+        } else {
+            for (int p1 = 0; p1 < n; p1++) {
+                float *row = d + (size_t)(p1 + nb) * Wp;
+                const float *xr = xc + (size_t)p1 * n;
+                if (mc) {
+                    masked_copy(row + nb, xr, mc + (size_t)p1 * n, n);
+                } else {
+                    memcpy(row + nb, xr, sizeof(float) * n);
+                }
+                for (int u = 0; u < nb; u++) row[u] = row[nb + wrapi(u - nb, n)];
+                for (int u = n + nb; u < Wp; u++) row[u] = row[nb + wrapi(u - nb, n)];
+            }
+            for (int u = 0; u < Wp; u++)
+                if (u < nb || u >= n + nb)
+                    memcpy(d + (size_t)u * Wp, d + (size_t)(nb + wrapi(u - nb, n)) * Wp, sizeof(float) * Wp);
+        }
+    }
+}
+
+static mnnh_status kernel_fwd_pv(const simd_kernels *K, const mnnh_geom *g, int B,
+                                 const float *in, const float *W, const float *b, float *out) {
+    const int VBk = K->vb, CI = g->cin, OC = g->cout, nt = nthreads_for(B);
+    const size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g), wper = (size_t)CI * T * OC;
+    const int Wp1 = g->n + 2 * g->nb;
+    const size_t Pp = g->dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
+    size_t off = 0;
+    size_t o_geo = take(&off, pgeo_bytes(g, VBk));
+    size_t o_w = take(&off, wper * sizeof(float));
+    size_t o_th = take(&off, 0), per_thread = (CI * Pp * sizeof(float) + 63) & ~(size_t)63;
+    off += per_thread * nt;
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    pgeo pg;
+    pgeo_build(g, VBk, mem + o_geo, &pg);
+    float *Wpk = (float *)(mem + o_w);
+    for (int o = 0; o < OC; o++)
+        for (size_t k = 0; k < (size_t)CI * T; k++) Wpk[k * OC + o] = W[(size_t)o * CI * T + k];
+#pragma omp parallel num_threads(nt)
+    {
+        int t = thread_id(), lo, hi;
+        part(B, t, nt, &lo, &hi);
+        float *Xp = (float *)(mem + o_th + per_thread * t);
+        conv_args a = {Xp, Wpk, b, NULL, pg.qoff, pg.toff, NULL, (int)P, (int)T, CI, (int)Pp, OC,
+                       g->relu, NULL, NULL};
+        for (int bi = lo; bi < hi; bi++) {
+            pad_sample(g, CI, in + (size_t)bi * CI * P, NULL, Xp, Pp);
+            a.Y = out + (size_t)bi * OC * P;
+            K->pconv(&a);
+        }
+    }
+    return MNNH_OK;
+}
+
+static mnnh_status kernel_bwd_pv(const simd_kernels *K, const mnnh_geom *g, int B,
+                                 const float *in, const float *W, const float *out,
+                                 const float *dout, float *din, float *dW, float *db) {
+    const int VBk = K->vb, CI = g->cin, OC = g->cout, nt = nthreads_for(B);
+    const size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g), wper = (size_t)CI * T * OC;
+    const int Wp1 = g->n + 2 * g->nb, Ti = (int)T;
+    const size_t Pp = g->dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
+    size_t part_floats = part_stride(wper + OC);
+    size_t off = 0;
+    size_t o_geo = take(&off, pgeo_bytes(g, VBk));
+    size_t o_wb = take(&off, wper * sizeof(float));
+    size_t o_X = take(&off, (size_t)B * CI * Pp * sizeof(float));
+    size_t o_D = take(&off, (size_t)B * OC * Pp * sizeof(float));
+    size_t o_part = take(&off, (size_t)nt * part_floats * sizeof(float));
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    pgeo pg;
+    pgeo_build(g, VBk, mem + o_geo, &pg);
+    float *Wb = (float *)(mem + o_wb), *Xall = (float *)(mem + o_X), *Dall = (float *)(mem + o_D);
+    float *parts = (float *)(mem + o_part);
+    for (int co = 0; co < OC; co++)
+        for (int ci = 0; ci < CI; ci++)
+            for (int tt = 0; tt < Ti; tt++)
+                Wb[((size_t)co * Ti + tt) * CI + ci] = W[((size_t)co * CI + ci) * Ti + tt];
+#pragma omp parallel num_threads(nt)
+    {
+        int t = thread_id();
+#pragma omp for schedule(static)
+        for (int bi = 0; bi < B; bi++) {
+            pad_sample(g, CI, in + (size_t)bi * CI * P, NULL, Xall + (size_t)bi * CI * Pp, Pp);
+            pad_sample(g, OC, dout + (size_t)bi * OC * P, g->relu ? out + (size_t)bi * OC * P : NULL,
+                       Dall + (size_t)bi * OC * Pp, Pp);
+        }
+        if (din) {
+            conv_args a = {NULL, Wb, NULL, NULL, pg.qoff, pg.toffb, NULL, (int)P, Ti, OC, (int)Pp,
+                           CI, 0, NULL, NULL};
+#pragma omp for schedule(static) nowait
+            for (int bi = 0; bi < B; bi++) {
+                a.X = Dall + (size_t)bi * OC * Pp;
+                a.Y = din + (size_t)bi * CI * P;
+                K->pconv(&a);
+            }
+        }
+        int lo, hi;
+        part(B, t, nt, &lo, &hi);
+        float *mine = parts + (size_t)t * part_floats;
+        memset(mine, 0, (wper + OC) * sizeof(float));
+        dw_args d = {Xall, Dall, (size_t)CI * Pp, (size_t)OC * Pp, pg.qoff, pg.toff, lo, hi, CI, OC,
+                     Ti, (int)Pp, NULL, pg.ctr, pg.nvec};
+        if (hi > lo) K->pdw(&d, mine, mine + wper);
+#pragma omp barrier
+#pragma omp master
+        for (int th = 0; th < nt; th++) {
+            const float *pt = parts + (size_t)th * part_floats;
+            add_packed(dW, pt, (size_t)CI * T, OC, 1);
+            for (int o = 0; o < OC; o++) db[o] += pt[wper + o];
+        }
+    }
+    return MNNH_OK;
+}
+
 /* ------------------------------------------------------ kernel forward */
 static mnnh_status cpu_kernel_fwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
                                   const float *W, const float *b, float *out) {
     (void)be;
     const simd_kernels *K = kern();
+    if (!g->local && g->n % K->vb == 0 && (pv_mask() & 1))
+        return kernel_fwd_pv(K, g, B, in, W, b, out);
     const int VBk = K->vb, CI = g->cin, OC = g->cout, lc = g->local;
     kgeo kg;
     const size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g);
@@ -397,6 +590,8 @@ static mnnh_status cpu_kernel_bwd(mnnh_backend *be, const mnnh_geom *g, int B, c
                                   float *din, float *dW, float *db) {
     (void)be;
     const simd_kernels *K = kern();
+    if (!g->local && g->n % K->vb == 0 && (pv_mask() & 2))
+        return kernel_bwd_pv(K, g, B, in, W, out, dout, din, dW, db);
     const int VBk = K->vb, CI = g->cin, OC = g->cout, lc = g->local;
     kgeo kg;
     const size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g);
@@ -467,7 +662,7 @@ static mnnh_status cpu_kernel_bwd(mnnh_backend *be, const mnnh_geom *g, int B, c
             }
         }
         dw_args d = {Xall, Dall, xs, ds, kg.qb, kg.toff, 0, nblk, CI, OC, Ti, (int)Pp, kg.qb,
-                     (int)Pp};
+                     (int)Pp, 0};
         dw_phase(K, d, lc, (int)P, nblk, nt, t, parts, part_floats, 1, 0, dW, db);
     }
     return MNNH_OK;
@@ -590,7 +785,7 @@ static mnnh_status cpu_restrict_bwd(mnnh_backend *be, const mnnh_geom *g, int B,
                              NULL, 0, Dall + (size_t)blk * ds);
         }
         dw_args d = {Xall, Dall, xs, ds, bt.qb, bt.toff, 0, nblk, 1, C, (int)S, (int)G, bt.ident,
-                     (int)P};
+                     (int)P, 0};
         dw_phase(K, d, lc, (int)P, nblk, nt, thread_id(), parts, part_floats, 1, 0, dW, db);
     }
     return MNNH_OK;
@@ -697,7 +892,7 @@ static mnnh_status cpu_interp_bwd(mnnh_backend *be, const mnnh_geom *g, int B, c
             }
         }
         dw_args d = {Xall, Zall, xs, zs, bt.qb, bt.toff, 0, nblk, 1, C, (int)S, (int)G, bt.ident,
-                     (int)P};
+                     (int)P, 0};
         dw_phase(K, d, lc, (int)P, nblk, nt, t, parts, part_floats, 0, 1, dW, db);
     }
     return MNNH_OK;
