@@ -6,6 +6,7 @@
 #include <ini.h>
 #include <limits.h>
 #include <math.h>
+#include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,4 +223,17 @@ int mnnh_cli_fail(const char *cmd, mnnh_status st) {
 int mnnh_cli_fail_rank(const char *cmd, mnnh_status st, int rank) {
     if (rank == 0) return mnnh_cli_fail(cmd, st);
     return (st == MNNH_ERR_ARG || st == MNNH_ERR_FORMAT) ? MNNH_EXIT_USAGE : MNNH_EXIT_RUNTIME;
+}
+
+int mnnh_cli_mpi_begin(int *argc, char ***argv, int *own) {
+    int inited = 0, rank = 0;
+    MPI_Initialized(&inited);
+    *own = !inited;
+    if (!inited) MPI_Init(argc, argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    return rank;
+}
+
+void mnnh_cli_mpi_end(int own) {
+    if (own) MPI_Finalize();
 }

@@ -60,6 +60,11 @@ int mnnh_cli_fail(const char *cmd, mnnh_status st);
 /* The same under MPI: only rank 0 prints; every rank returns the exit code. */
 int mnnh_cli_fail_rank(const char *cmd, mnnh_status st, int rank);
 
+/* MPI around a command: initialise MPI unless the caller already did (then
+ * *own = 1 and mnnh_cli_mpi_end finalises it); returns this rank. */
+int mnnh_cli_mpi_begin(int *argc, char ***argv, int *own);
+void mnnh_cli_mpi_end(int own);
+
 /* Subcommands: int mnnh_cmd_<name>(int argc, char **argv), argv[0] is the name. */
 int mnnh_cmd_init(int argc, char **argv);
 int mnnh_cmd_info(int argc, char **argv);

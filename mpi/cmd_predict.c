@@ -59,13 +59,8 @@ int mnnh_cmd_predict(int argc, char **argv) {
         .nopts = (int)(sizeof opts / sizeof opts[0]),
         .allow_config = 1,
     };
-    int rank = 0, own_mpi = 0, inited = 0;
-    MPI_Initialized(&inited);
-    if (!inited) {
-        MPI_Init(&argc, &argv);
-        own_mpi = 1;
-    }
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int own_mpi;
+    int rank = mnnh_cli_mpi_begin(&argc, &argv, &own_mpi);
     int rc = mnnh_cli_parse(&cli, argc, argv, rank == 0);
     if (rc == 0 && pa.batch < 1) {
         if (rank == 0) fprintf(stderr, "mnnh predict: error: --batch %d: must be >= 1\n", pa.batch);
@@ -85,6 +80,6 @@ int mnnh_cmd_predict(int argc, char **argv) {
     } else if (rc < 0) {
         rc = MNNH_EXIT_OK;
     }
-    if (own_mpi) MPI_Finalize();
+    mnnh_cli_mpi_end(own_mpi);
     return rc;
 }

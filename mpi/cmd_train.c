@@ -23,14 +23,8 @@ static const char *train_summary =
 int mnnh_cmd_train(int argc, char **argv) {
     mnnh_train_config cfg;
     mnnh_train_config_defaults(&cfg);
-    int rank = 0;
-    int own_mpi = 0, inited = 0;
-    MPI_Initialized(&inited);
-    if (!inited) {
-        MPI_Init(&argc, &argv);
-        own_mpi = 1;
-    }
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int own_mpi;
+    int rank = mnnh_cli_mpi_begin(&argc, &argv, &own_mpi);
     mnnh_opt opts[] = {
         {"train", MNNH_OPT_STRING, &cfg.train_path, "FILE", "training set (HDF5 /input, /output)", 1, 0},
         {"valid", MNNH_OPT_STRING, &cfg.valid_path, "FILE", "validation set (HDF5)", 1, 0},
@@ -78,14 +72,12 @@ int mnnh_cmd_train(int argc, char **argv) {
         int preempted = 0;
         mnnh_status st = mnnh_comm_create(&c, MPI_COMM_WORLD);
         if (!st) st = mnnh_train_run(&cfg, c, &preempted);
-        if (st) rc = rank == 0 ? mnnh_cli_fail("train", st)
-                              : ((st == MNNH_ERR_ARG || st == MNNH_ERR_FORMAT) ? MNNH_EXIT_USAGE
-                                                                               : MNNH_EXIT_RUNTIME);
+        if (st) rc = mnnh_cli_fail_rank("train", st, rank);
         else rc = preempted ? MNNH_EXIT_PREEMPTED : MNNH_EXIT_OK;
         mnnh_comm_free(c);
     } else if (rc < 0) {
         rc = MNNH_EXIT_OK;
     }
-    if (own_mpi) MPI_Finalize();
+    mnnh_cli_mpi_end(own_mpi);
     return rc;
 }

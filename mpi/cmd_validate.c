@@ -147,13 +147,8 @@ static mnnh_status validate_run(const validate_args *va, mnnh_comm *c) {
 
 int mnnh_cmd_validate(int argc, char **argv) {
     validate_args va = {.backend = "auto", .batch = 64};
-    int rank = 0, own_mpi = 0, inited = 0;
-    MPI_Initialized(&inited);
-    if (!inited) {
-        MPI_Init(&argc, &argv);
-        own_mpi = 1;
-    }
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int own_mpi;
+    int rank = mnnh_cli_mpi_begin(&argc, &argv, &own_mpi);
     mnnh_opt opts[] = {
         {"model", MNNH_OPT_STRING, &va.model_path, "CKPT", "checkpoint or model file (/model)", 1, 0},
         {"data", MNNH_OPT_STRING, &va.data_path, "FILE", "dataset (/input, /output)", 1, 0},
@@ -191,6 +186,6 @@ int mnnh_cmd_validate(int argc, char **argv) {
     } else if (rc < 0) {
         rc = MNNH_EXIT_OK;
     }
-    if (own_mpi) MPI_Finalize();
+    mnnh_cli_mpi_end(own_mpi);
     return rc;
 }
