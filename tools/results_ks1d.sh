@@ -4,7 +4,7 @@
 # usage: tools/results_ks1d.sh [STAGE...]     stages: data sweep train eval plots (plots also copies
 #   best.h5, metrics.jsonl and the validate summaries into results/ks1d-r6/) (default: all)
 # Environment: MNNH (binary, default build-acc/mnnh), WORK (default results-work),
-#   EPOCHS (override the config's 2000), NP (ranks for generation, default 1).
+#   EPOCHS (override the config's 2000), TRAIN_ARGS (more train flags), NP (ranks for generation, default 1).
 # One rank, one thread: the machine is shared (OMP_NUM_THREADS=1).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,7 +30,8 @@ sweep)  # the short constant-lr experiments that chose the learning rate (80 epo
       2> "$WORK/sweep1d-lr$lr.log"
   done ;;
 train)  # the long run; resumable (--resume auto), stop it with SIGUSR1/SIGTERM
-  "$MNNH" train --config "$ROOT/configs/ks1d_paper.ini" ${EPOCHS:+--epochs $EPOCHS} \
+  trap '' USR1  # the shell ignores USR1, mnnh (its own handler) checkpoints and exits 75: timeout -s USR1 T works
+  "$MNNH" train --config "$ROOT/configs/ks1d_paper.ini" ${EPOCHS:+--epochs $EPOCHS} ${TRAIN_ARGS:-} \
     --train "$D/ks1d-train.h5" --valid "$D/ks1d-test.h5" --out "$WORK/ks1d/r6" --resume auto \
     2>> "$WORK/ks1d/r6.log" ;;
 eval)

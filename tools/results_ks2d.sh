@@ -9,6 +9,7 @@
 #   PRESET data preset: paper or original (default paper)
 #   EPOCHS override the config's 2000 (the CPU runs here were stopped early, see
 #          docs/results.md; training resumes with --resume auto where it stopped)
+#   TRAIN_ARGS more `mnnh train` flags (the CPU runs of docs/results.md: "--valid-every 1")
 #   NP     ranks for generation (default 1)
 # One rank, one thread for training: the machine is shared.
 set -euo pipefail
@@ -32,7 +33,8 @@ data)  # 16000 training + 4000 test samples: one seed, the test set after the tr
   [[ -f $D/ks2d-$PRESET-test.h5 ]] || gen --equation ks --dim 2 --grid 64 --n-g 2 --preset "$PRESET" --seed 1 --samples 4000 --first-sample 16000 --out "$D/ks2d-$PRESET-test.h5"
   ;;
 train)  # resumable (--resume auto); stop it with SIGUSR1/SIGTERM (checkpoint, exit 75)
-  "$MNNH" train --config "$ROOT/configs/ks2d_r$R.ini" ${EPOCHS:+--epochs $EPOCHS} \
+  trap '' USR1  # the shell ignores USR1, mnnh (its own handler) checkpoints and exits 75: timeout -s USR1 T works
+  "$MNNH" train --config "$ROOT/configs/ks2d_r$R.ini" ${EPOCHS:+--epochs $EPOCHS} ${TRAIN_ARGS:-} \
     --train "$D/ks2d-$PRESET-train.h5" --valid "$D/ks2d-$PRESET-test.h5" --out "$RUN" --resume auto \
     2>> "$RUN.log" ;;
 eval)
