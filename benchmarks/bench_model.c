@@ -12,7 +12,8 @@
  *   (1D N = 320..20480, 2D N = 64..512), one JSON line per size.
  *
  * Options: --backend cpu|ref  --threads T  --seconds S  --config NAME
- *          --train-batch B  --infer-batch B  --no-sgemm */
+ *          --train-batch B  --infer-batch B  --no-sgemm
+ *          --infer-layers (inference through mnnh_model_forward, not _infer) */
 #define _GNU_SOURCE
 #include <cblas.h>
 #include <getopt.h>
@@ -187,12 +188,21 @@ static double time_train(bench_model *bm, int B, double seconds) {
     return (double)reps * B / (t - t0);
 }
 
+/* Inference goes through mnnh_model_infer (the backend's fused level op when
+ * it has one); --infer-layers times mnnh_model_forward (per-op, activations
+ * kept) instead, for comparison. */
+static int infer_layers;
+static mnnh_status infer_once(bench_model *bm, int B) {
+    return infer_layers ? mnnh_model_forward(bm->model, B, bm->v, bm->u)
+                        : mnnh_model_infer(bm->model, B, bm->v, bm->u);
+}
+
 static double time_infer(bench_model *bm, int B, double seconds) {
-    CHECK(mnnh_model_forward(bm->model, B, bm->v, bm->u));
+    CHECK(infer_once(bm, B));
     int reps = 0;
     double t0 = now(), c0 = cpu_now(), t;
     do {
-        CHECK(mnnh_model_forward(bm->model, B, bm->v, bm->u));
+        CHECK(infer_once(bm, B));
         reps++;
         t = now();
     } while (t - t0 < seconds || reps < 3);
@@ -389,7 +399,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: bench_model [--backend cpu|ref] [--threads T] [--seconds S]\n"
             "                   [--config ks2d|ks1d|ks1d_lc] [--train-batch B] [--infer-batch B]\n"
-            "                   [--no-sgemm] [--memory] [--scaling]\n"
+            "                   [--no-sgemm] [--memory] [--scaling] [--infer-layers]\n"
             "Prints one JSON line per configuration. Set OPENBLAS_CORETYPE=SkylakeX on\n"
             "AVX-512 machines that OpenBLAS 0.3.21 does not recognise.\n");
 }
@@ -401,7 +411,8 @@ int main(int argc, char **argv) {
         {"seconds", required_argument, 0, 's'}, {"config", required_argument, 0, 'c'},
         {"train-batch", required_argument, 0, 'B'}, {"infer-batch", required_argument, 0, 'I'},
         {"no-sgemm", no_argument, 0, 'n'}, {"memory", no_argument, 0, 'M'},
-        {"scaling", no_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"scaling", no_argument, 0, 'S'}, {"infer-layers", no_argument, 0, 'L'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -414,6 +425,7 @@ int main(int argc, char **argv) {
         case 'n': opt.sgemm = 0; break;
         case 'M': mode = 1; break;
         case 'S': mode = 2; break;
+        case 'L': infer_layers = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -22,7 +22,7 @@ static mnnh_status pd_forward(mnnh_model *model, const mnnh_shard *sh, int batch
         int b = (int)(sh->count - i < batch ? sh->count - i : batch);
         size_t bytes = (size_t)b * g * sizeof(float);
         st = mnnh_backend_upload(be, v, sh->input + (size_t)i * g, bytes);
-        if (!st) st = mnnh_model_forward(model, b, v, u);
+        if (!st) st = mnnh_model_infer(model, b, v, u);
         if (!st) st = mnnh_backend_download(be, pred + (size_t)i * g, u, bytes);
     }
     mnnh_backend_release(be, v);

@@ -90,7 +90,10 @@ mnnh_status mnnh_cuda_backend_create(mnnh_backend **be, int device);
 
 /* A host backend's table: its own ops, and the reference for any op it
  * leaves NULL (memory management included), so fast kernels can be added
- * one at a time. The merged table lives in ctx. */
+ * one at a time. The optional fused ops at the end of the table (level_fwd)
+ * have no entry in the reference table, so they stay NULL unless the backend
+ * provides them, and the model then takes the per-op path. The merged table
+ * lives in ctx. */
 static mnnh_status host_backend_create(mnnh_backend **be, const mnnh_backend_ops *ops) {
     *be = calloc(1, sizeof **be);
     mnnh_backend_ops *merged = malloc(sizeof *merged);

@@ -898,6 +898,129 @@ static mnnh_status cpu_interp_bwd(mnnh_backend *be, const mnnh_geom *g, int B, c
     return MNNH_OK;
 }
 
+/* ------------------------------------------------------ fused level forward */
+/* One whole level (restrict, K kernel layers, interp) per batch block of VB
+ * samples without leaving the block layout: the grid is transposed in once
+ * (X[G][VB]), the restriction writes straight into the padded activation
+ * A0[C][Pp][VB] (conv_args.yq/yo), each kernel layer reads one padded
+ * activation and writes the other (halo refreshed in place), the
+ * interpolation reads the last one and writes the grid block, which is added
+ * to u with one transpose out. The per-op path instead pays a transpose in
+ * and out of [B][C][P] for every one of the K + 2 ops, which is most of the
+ * time on small levels (KS 1D: n = 4..64, r = 6). Same arithmetic, same
+ * accumulation order as the per-op kernels. */
+static void fill_halo(float *A, int C, size_t Pp, const int *halo, int nhalo, int VBk) {
+    for (int c = 0; c < C; c++) {
+        float *Ac = A + (size_t)c * Pp * VBk;
+        for (int h = 0; h < nhalo; h++)
+            memcpy(Ac + (size_t)halo[2 * h] * VBk, Ac + (size_t)halo[2 * h + 1] * VBk,
+                   sizeof(float) * VBk);
+    }
+}
+
+static mnnh_status cpu_level_fwd(mnnh_backend *be, const mnnh_level_params *lp, int B,
+                                 const float *v, float *u) {
+    (void)be;
+    if (mnnh_level_params_check(lp))
+        return mnnh_error_set(MNNH_ERR_ARG, "level_fwd: inconsistent level geometries");
+    const simd_kernels *K = kern();
+    const mnnh_geom *gr = lp->g_restrict;
+    /* the kernel-layer geometry (nb, n) of the level; a level with K = 0 has none */
+    mnnh_geom gk = lp->K ? lp->g_kernel[0] : *gr;
+    if (!lp->K) gk.nb = 0;
+    for (int k = 1; k < lp->K; k++)
+        if (lp->g_kernel[k].nb != gk.nb)
+            return mnnh_error_set(MNNH_ERR_ARG, "level_fwd: kernel half-widths differ");
+    const int VBk = K->vb, C = gr->cout, lc = gr->local, NK = lp->K;
+    const size_t P = mnnh_geom_positions(gr), S = mnnh_geom_block(gr), G = mnnh_geom_grid(gr);
+    const size_t T = mnnh_geom_taps(&gk), npos = lc ? P : 1;
+    const size_t wr = S * C, wk = (size_t)C * T * C, wi = S * C;
+    const int Wp1 = gk.n + 2 * gk.nb;
+    const size_t Pp = gk.dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
+    const int nblk = (B + VBk - 1) / VBk, nt = nthreads_for(nblk);
+    size_t off = 0;
+    size_t o_tab = take(&off, btab_bytes(gr));
+    size_t o_geo = take(&off, kgeo_bytes(&gk, 0));
+    size_t o_yo = take(&off, (size_t)C * sizeof(int));
+    size_t o_wofs_r = take(&off, lc ? P * S * sizeof(int) : 0);
+    size_t o_wofs_k = take(&off, lc ? P * T * sizeof(int) : 0);
+    size_t o_wofs_i = take(&off, lc ? P * sizeof(int) : 0);
+    size_t o_wr = take(&off, npos * wr * sizeof(float));
+    size_t o_wk = take(&off, (size_t)NK * npos * wk * sizeof(float));
+    size_t o_wi = take(&off, npos * wi * sizeof(float));
+    size_t xs = G * VBk, as = (size_t)C * Pp * VBk;
+    size_t o_th = take(&off, 0), per_thread = ((xs + 2 * as) * sizeof(float) + 63) & ~(size_t)63;
+    off += per_thread * nt;
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    btab bt;
+    btab_build(gr, mem + o_tab, &bt);
+    kgeo kg;
+    kgeo_build(&gk, mem + o_geo, 0, &kg);
+    int *yo = (int *)(mem + o_yo);
+    for (int c = 0; c < C; c++) yo[c] = (int)((size_t)c * Pp);
+    int *wofs_r = lc ? (int *)(mem + o_wofs_r) : NULL;
+    int *wofs_k = lc ? (int *)(mem + o_wofs_k) : NULL;
+    int *wofs_i = lc ? (int *)(mem + o_wofs_i) : NULL;
+    float *Wr = (float *)(mem + o_wr), *Wk = (float *)(mem + o_wk), *Wi = (float *)(mem + o_wi);
+#pragma omp parallel num_threads(nt)
+    {
+        /* pack: restrict [pos][c][j] -> [pos][j][c]; kernels [pos][o][i][t] ->
+         * [pos][i][t][o]; interp [pos][j][c] -> [pos][c][j] (as the per-op kernels) */
+#pragma omp for schedule(static)
+        for (long pi = 0; pi < (long)npos; pi++) {
+            const float *src = lp->W_restrict + (size_t)pi * wr;
+            float *dst = Wr + (size_t)pi * wr;
+            for (int c = 0; c < C; c++)
+                for (size_t j = 0; j < S; j++) dst[j * C + c] = src[(size_t)c * S + j];
+            for (int k = 0; k < NK; k++) {
+                const float *sk = lp->W_kernel[k] + (size_t)pi * wk;
+                float *dk = Wk + ((size_t)k * npos + pi) * wk;
+                for (int o = 0; o < C; o++)
+                    for (size_t q = 0; q < (size_t)C * T; q++) dk[q * C + o] = sk[(size_t)o * C * T + q];
+            }
+            const float *si = lp->W_interp + (size_t)pi * wi;
+            float *di = Wi + (size_t)pi * wi;
+            for (size_t j = 0; j < S; j++)
+                for (int c = 0; c < C; c++) di[(size_t)c * S + j] = si[j * C + c];
+            if (lc) {
+                for (size_t j = 0; j < S; j++) wofs_r[(size_t)pi * S + j] = (int)((size_t)pi * wr);
+                for (size_t t = 0; t < T; t++) wofs_k[(size_t)pi * T + t] = (int)((size_t)pi * wk);
+                wofs_i[pi] = (int)((size_t)pi * wi);
+            }
+        }
+        int t = thread_id(), lo, hi;
+        part(nblk, t, nt, &lo, &hi);
+        float *X = (float *)(mem + o_th + per_thread * t), *A[2] = {X + xs, X + xs + as};
+        conv_args ar = {X, Wr, lp->b_restrict, A[0], bt.qb, bt.toff, wofs_r, (int)P, (int)S, 1,
+                        (int)G, C, 0, kg.qb, yo};
+        conv_args ak = {NULL, NULL, NULL, NULL, kg.qb, kg.toff, wofs_k, (int)P, (int)T, C,
+                        (int)Pp, C, 0, kg.qb, yo};
+        conv_args ai = {NULL, Wi, lp->b_interp, X, kg.qb, zero_tap, wofs_i, (int)P, 1, C,
+                        (int)Pp, (int)S, 0, bt.qb, bt.toff};
+        for (int blk = lo; blk < hi; blk++) {
+            int b0 = blk * VBk, nv = B - b0 < VBk ? B - b0 : VBk;
+            K->to_block(v + (size_t)b0 * G, nv, 1, (int)G, NULL, (int)G, NULL, 0, X);
+            K->conv(&ar);
+            int w = 0;
+            for (int k = 0; k < NK; k++, w ^= 1) {
+                fill_halo(A[w], C, Pp, kg.halo, kg.nhalo, VBk);
+                ak.X = A[w];
+                ak.Y = A[w ^ 1];
+                ak.W = Wk + (size_t)k * npos * wk;
+                ak.bias = lp->b_kernel[k];
+                ak.relu = lp->g_kernel[k].relu;
+                K->conv(&ak);
+            }
+            /* the grid block X is free again: the interpolation writes it whole */
+            ai.X = A[w];
+            K->conv(&ai);
+            K->from_block(X, nv, 1, (int)G, u + (size_t)b0 * G, 1);
+        }
+    }
+    return MNNH_OK;
+}
+
 /* ------------------------------------------- per-sample split with partials */
 /* Run body over sample slices with private parameter-gradient partials
  * (zeroed), then add the partials to the outputs in thread order. */
@@ -1147,4 +1270,5 @@ const mnnh_backend_ops mnnh_backend_cpu_ops = {
     .gather = cpu_gather, .scatter_add = cpu_scatter_add,
     .affine = cpu_affine, .density_fwd = cpu_density_fwd, .density_bwd = cpu_density_bwd,
     .relerr = cpu_relerr, .nadam_update = cpu_nadam_update,
+    .level_fwd = cpu_level_fwd,
 };

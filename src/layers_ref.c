@@ -159,3 +159,29 @@ void mnnh_ref_scatter_add(const mnnh_geom *g, int B, const float *in, float *u) 
             for (size_t i = 0; i < P; i++)
                 u[bi * G + grid_index(g, i, j)] += in[((size_t)bi * S + j) * P + i];
 }
+
+int mnnh_level_params_check(const mnnh_level_params *lp) {
+    const mnnh_geom *r = lp->g_restrict, *in = lp->g_interp;
+    if (!r || !in || lp->K < 0 || lp->K > MNNH_LEVEL_MAX_K || (lp->K && !lp->g_kernel)) return -1;
+    if (r->dim != in->dim || r->n != in->n || r->local != in->local || r->s != in->s ||
+        r->cout != in->cin)
+        return -1;
+    for (int k = 0; k < lp->K; k++) {
+        const mnnh_geom *g = &lp->g_kernel[k];
+        if (g->dim != r->dim || g->n != r->n || g->local != r->local || g->cin != r->cout ||
+            g->cout != r->cout)
+            return -1;
+    }
+    return 0;
+}
+
+void mnnh_ref_level_fwd(const mnnh_level_params *lp, int B, const float *v, float *u,
+                        float *work) {
+    size_t act = (size_t)B * lp->g_restrict->cout * mnnh_geom_positions(lp->g_restrict);
+    float *t[2] = {work, work + act};
+    mnnh_ref_restrict_fwd(lp->g_restrict, B, v, lp->W_restrict, lp->b_restrict, t[0]);
+    int w = 0;
+    for (int k = 0; k < lp->K; k++, w ^= 1)
+        mnnh_ref_kernel_fwd(&lp->g_kernel[k], B, t[w], lp->W_kernel[k], lp->b_kernel[k], t[w ^ 1]);
+    mnnh_ref_interp_fwd(lp->g_interp, B, t[w], lp->W_interp, lp->b_interp, u);
+}

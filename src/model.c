@@ -280,13 +280,33 @@ static mnnh_status check_batch(mnnh_model *m, int B) {
     return MNNH_OK;
 }
 
-mnnh_status mnnh_model_forward(mnnh_model *m, int B, const float *v, float *u) {
+/* A level through the backend's fused op (no activations kept). */
+static mnnh_status forward_level_fused(mnnh_model *m, level_t *lv, int B) {
+    mnnh_geom gk[MAX_K];
+    const float *Wk[MAX_K], *bk[MAX_K];
+    for (int k = 1; k <= m->arch.K; k++) {
+        gk[k - 1] = kernel_geom(m, lv->g_kernel, k, 0);
+        Wk[k - 1] = W_OF(m, lv->t_kernel[k - 1]);
+        bk[k - 1] = B_OF(m, lv->t_kernel[k - 1]);
+    }
+    mnnh_level_params lp = {&lv->g_restrict, &lv->g_interp, gk, m->arch.K,
+                            W_OF(m, lv->t_restrict), B_OF(m, lv->t_restrict),
+                            W_OF(m, lv->t_interp), B_OF(m, lv->t_interp), Wk, bk};
+    return m->be->ops->level_fwd(m->be, &lp, B, m->vin, m->y);
+}
+
+/* keep = 1: store every activation for mnnh_model_backward; keep = 0
+ * (inference): the levels may go through the backend's fused level_fwd. */
+static mnnh_status forward_impl(mnnh_model *m, int B, const float *v, float *u, int keep) {
     MNNH_TRY(check_batch(m, B));
     const mnnh_backend_ops *op = m->be->ops;
     size_t G = (size_t)B * m->grid;
+    int fused = !keep && op->level_fwd && m->arch.K <= MNNH_LEVEL_MAX_K;
+    m->last_B = -1; /* until this forward has completed with its activations */
     MNNH_TRY(op->affine(m->be, G, v, m->norm.input_scale, m->norm.input_shift, m->vin));
     MNNH_TRY(op->zero(m->be, m->y, G * sizeof(float)));
-    for (int l = 2; l <= m->arch.L; l++) MNNH_TRY(forward_level(m, &m->level[l], B));
+    for (int l = 2; l <= m->arch.L; l++)
+        MNNH_TRY(fused ? forward_level_fused(m, &m->level[l], B) : forward_level(m, &m->level[l], B));
     MNNH_TRY(forward_adjacent(m, B));
     if (m->norm.output_shift != 0.0f)
         MNNH_TRY(op->affine(m->be, G, m->y, 1.0f, m->norm.output_shift, m->y));
@@ -298,8 +318,16 @@ mnnh_status mnnh_model_forward(mnnh_model *m, int B, const float *v, float *u) {
     } else {
         MNNH_TRY(op->copy(m->be, u, m->y, G * sizeof(float)));
     }
-    m->last_B = B;
+    m->last_B = keep ? B : -1;
     return MNNH_OK;
+}
+
+mnnh_status mnnh_model_forward(mnnh_model *m, int B, const float *v, float *u) {
+    return forward_impl(m, B, v, u, 1);
+}
+
+mnnh_status mnnh_model_infer(mnnh_model *m, int B, const float *v, float *u) {
+    return forward_impl(m, B, v, u, 0);
 }
 
 /* Backward through the K kernel layers of one part. The gradient of act[K]
@@ -380,7 +408,7 @@ mnnh_status mnnh_model_train_batch(mnnh_model *m, int B, const float *v, const f
 mnnh_status mnnh_model_eval_batch(mnnh_model *m, int B, const float *v, const float *target,
                                   float *pred, double *err) {
     float *u = pred ? pred : m->pred;
-    MNNH_TRY(mnnh_model_forward(m, B, v, u));
+    MNNH_TRY(mnnh_model_infer(m, B, v, u));
     MNNH_TRY(m->be->ops->relerr(m->be, B, m->grid, u, target, m->err2, NULL, 1.0f));
     MNNH_TRY(mnnh_backend_download(m->be, m->err2_host, m->err2, sizeof(float) * B));
     if (err)

@@ -301,6 +301,146 @@ static void test_elementwise(void **state) {
     free(y), free(t), free(a), free(b), free(e1), free(e2), free(s1), free(s2), free(d1), free(d2);
 }
 
+/* The fused level op (level_fwd) against the reference sequence
+ * restrict_fwd, K x kernel_fwd, interp_fwd (mnnh_ref_level_fwd, and the ref
+ * backend's ops called one by one), accumulated into a non-zero u, on every
+ * instruction set, 1 and 2 threads, bit-identical from run to run and
+ * bit-identical to the cpu backend's own per-op sequence. relu_mask bit k:
+ * ReLU after kernel layer k. */
+static void check_level(int dim, int n, int s, int r, int nb, int local, int K,
+                        unsigned relu_mask, int B, uint64_t seed) {
+    mnnh_geom gr = {dim, n, 1, r, s, 0, local, 0}, gi = {dim, n, r, 0, s, 0, local, 0};
+    mnnh_geom gk[8];
+    assert_true(K <= 8);
+    size_t P = mnnh_geom_positions(&gr), S = mnnh_geom_block(&gr), G = mnnh_geom_grid(&gr);
+    size_t loc = local ? P : 1, T = 0, act = (size_t)B * r * P;
+    float *Wk[8], *bk[8];
+    for (int k = 0; k < K; k++) {
+        gk[k] = (mnnh_geom){dim, n, r, r, 1, nb, local, (int)((relu_mask >> k) & 1)};
+        T = mnnh_geom_taps(&gk[k]);
+        Wk[k] = TU_NEWF(loc * r * r * T);
+        bk[k] = TU_NEWF(loc * r);
+        tu_fill(Wk[k], loc * r * r * T, seed + 10 + k, -0.4, 0.4);
+        tu_fill(bk[k], loc * r, seed + 20 + k, -0.2, 0.3);
+    }
+    float *v = TU_NEWF((size_t)B * G), *u0 = TU_NEWF((size_t)B * G);
+    float *Wr = TU_NEWF(loc * r * S), *br = TU_NEWF(loc * r);
+    float *Wi = TU_NEWF(loc * S * r), *bi = TU_NEWF(loc * S);
+    tu_fill(v, (size_t)B * G, seed, -1, 1);
+    tu_fill(u0, (size_t)B * G, seed + 1, -1, 1);
+    tu_fill(Wr, loc * r * S, seed + 2, -0.3, 0.3);
+    tu_fill(br, loc * r, seed + 3, -0.2, 0.2);
+    tu_fill(Wi, loc * S * r, seed + 4, -0.5, 0.5);
+    tu_fill(bi, loc * S, seed + 5, -0.2, 0.2);
+    mnnh_level_params lp = {&gr, &gi, gk, K, Wr, br, Wi, bi,
+                            (const float *const *)Wk, (const float *const *)bk};
+    assert_int_equal(mnnh_level_params_check(&lp), 0);
+    /* the reference, twice: mnnh_ref_level_fwd and the ref backend's ops */
+    float *ref = TU_NEWF((size_t)B * G), *ref2 = TU_NEWF((size_t)B * G);
+    float *work = TU_NEWF(2 * act), *t0 = TU_NEWF(act), *t1 = TU_NEWF(act);
+    memcpy(ref, u0, sizeof(float) * B * G);
+    mnnh_ref_level_fwd(&lp, B, v, ref, work);
+    memcpy(ref2, u0, sizeof(float) * B * G);
+    const mnnh_backend_ops *ro = ref_be->ops, *co = cpu_be->ops;
+    assert_null(ro->level_fwd); /* optional: not filled in for "ref" */
+    assert_non_null(co->level_fwd);
+    assert_int_equal(ro->restrict_fwd(ref_be, &gr, B, v, Wr, br, t0), MNNH_OK);
+    for (int k = 0; k < K; k++) {
+        assert_int_equal(ro->kernel_fwd(ref_be, &gk[k], B, t0, Wk[k], bk[k], t1), MNNH_OK);
+        float *x = t0;
+        t0 = t1, t1 = x;
+    }
+    assert_int_equal(ro->interp_fwd(ref_be, &gi, B, t0, Wi, bi, ref2), MNNH_OK);
+    assert_memory_equal(ref, ref2, sizeof(float) * B * G);
+    float *got = TU_NEWF((size_t)B * G), *again = TU_NEWF((size_t)B * G);
+    float *seq = TU_NEWF((size_t)B * G);
+    char what[200];
+    snprintf(what, sizeof what, "level_fwd %dD %s n=%d s=%d r=%d nb=%d K=%d relu=%#x B=%d", dim,
+             local ? "lc" : "cnn", n, s, r, nb, K, relu_mask, B);
+    for (size_t ii = 0; ii < sizeof isas / sizeof isas[0]; ii++) {
+        if (mnnh_cpu_kernels_set_isa(isas[ii]) != 0) continue;
+        for (size_t ti = 0; ti < sizeof thread_counts / sizeof thread_counts[0]; ti++) {
+            int th = thread_counts[ti];
+            set_threads(th);
+            memcpy(got, u0, sizeof(float) * B * G);
+            memcpy(again, u0, sizeof(float) * B * G);
+            assert_int_equal(co->level_fwd(cpu_be, &lp, B, v, got), MNNH_OK);
+            assert_int_equal(co->level_fwd(cpu_be, &lp, B, v, again), MNNH_OK);
+            compare(what, isas[ii], th, got, ref, (size_t)B * G);
+            assert_memory_equal(got, again, sizeof(float) * B * G);
+            /* the cpu backend's per-op sequence: same arithmetic, same bits */
+            memcpy(seq, u0, sizeof(float) * B * G);
+            assert_int_equal(co->restrict_fwd(cpu_be, &gr, B, v, Wr, br, t0), MNNH_OK);
+            for (int k = 0; k < K; k++) {
+                assert_int_equal(co->kernel_fwd(cpu_be, &gk[k], B, t0, Wk[k], bk[k], t1), MNNH_OK);
+                float *x = t0;
+                t0 = t1, t1 = x;
+            }
+            assert_int_equal(co->interp_fwd(cpu_be, &gi, B, t0, Wi, bi, seq), MNNH_OK);
+            assert_memory_equal(got, seq, sizeof(float) * B * G);
+        }
+    }
+    mnnh_cpu_kernels_set_isa(NULL);
+    set_threads(1);
+    /* inconsistent geometries are refused */
+    if (K > 0) {
+        gk[0].cin = r + 1;
+        assert_int_equal(mnnh_level_params_check(&lp), -1);
+        assert_int_equal(co->level_fwd(cpu_be, &lp, B, v, got), MNNH_ERR_ARG);
+        gk[0].cin = r;
+    }
+    for (int k = 0; k < K; k++) free(Wk[k]), free(bk[k]);
+    free(v), free(u0), free(Wr), free(br), free(Wi), free(bi), free(ref), free(ref2);
+    free(work), free(t0), free(t1), free(got), free(again), free(seq);
+}
+
+/* Every level of KS 1D (N=320, L=6, r=6, K=6) and KS 2D (N=64, L=4, r=10),
+ * cnn and lc, ReLU and linear layers, plus K = 0 and odd shapes. */
+static void test_level_fwd(void **state) {
+    (void)state;
+    for (int local = 0; local <= 1; local++) {
+        for (int l = 2; l <= 6; l++) {
+            int nb = l == 2 ? 2 : 3;
+            check_level(1, 1 << l, 320 >> l, 6, nb, local, 6, 0x3f, 19, 500 + l);
+            if (l == 6) check_level(1, 1 << l, 320 >> l, 6, nb, local, 6, 0x15, 1, 510 + l);
+            if (l == 4) check_level(1, 1 << l, 320 >> l, 6, nb, local, 6, 0x3f, 33, 520 + l);
+        }
+        for (int l = 2; l <= 4; l++) /* the finest level with one (partial) block: the cost */
+            check_level(2, 1 << l, 64 >> l, 10, l == 2 ? 2 : 3, local, 6, 0x3f, l < 4 ? 17 : 5,
+                        600 + l);
+        check_level(1, 5, 3, 4, 1, local, 0, 0, 7, 700);   /* no kernel layers */
+        check_level(1, 6, 7, 5, 4, local, 2, 0x1, 18, 710); /* nb > n/2: halo wraps twice */
+        check_level(2, 3, 2, 3, 1, local, 3, 0x5, 5, 720);
+    }
+}
+
+/* The model's inference entry point (fused levels on "cpu") gives the same
+ * bits as mnnh_model_forward, and a backward may not follow it. */
+static void test_model_infer(void **state) {
+    (void)state;
+    for (int local = 0; local <= 1; local++)
+        for (int th = 1; th <= 2; th++) {
+            mnnh_arch a;
+            mnnh_arch_set(&a, 1, 6, 5, 6, 6, local ? MNNH_LC : MNNH_CNN);
+            mnnh_model *mc;
+            assert_int_equal(mnnh_model_create(&mc, &a, cpu_be), MNNH_OK);
+            assert_int_equal(mnnh_model_init_params(mc, 7), MNNH_OK);
+            const int B = 37;
+            assert_int_equal(mnnh_model_reserve(mc, B), MNNH_OK);
+            size_t G = 320 * B;
+            float *v = TU_NEWF(G), *u1 = TU_NEWF(G), *u2 = TU_NEWF(G);
+            tu_fill(v, G, 8, -0.5, 0.5);
+            set_threads(th);
+            assert_int_equal(mnnh_model_infer(mc, B, v, u2), MNNH_OK);
+            assert_int_not_equal(mnnh_model_backward(mc, B, u2), MNNH_OK);
+            assert_int_equal(mnnh_model_forward(mc, B, v, u1), MNNH_OK);
+            assert_memory_equal(u1, u2, sizeof(float) * G);
+            set_threads(1);
+            free(v), free(u1), free(u2);
+            mnnh_model_free(mc);
+        }
+}
+
 /* The whole KS 1D model: a training evaluation on "cpu" equals "ref". */
 static void test_model_train_batch(void **state) {
     (void)state;
@@ -340,7 +480,8 @@ int main(void) {
         cmocka_unit_test(test_ks1d_cnn),     cmocka_unit_test(test_ks1d_lc),
         cmocka_unit_test(test_ks2d_cnn),     cmocka_unit_test(test_ks2d_lc),
         cmocka_unit_test(test_odd_shapes),   cmocka_unit_test(test_elementwise),
-        cmocka_unit_test(test_model_train_batch),
+        cmocka_unit_test(test_model_train_batch), cmocka_unit_test(test_level_fwd),
+        cmocka_unit_test(test_model_infer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

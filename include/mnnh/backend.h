@@ -65,6 +65,20 @@ typedef struct {
     mnnh_status (*nadam_update)(mnnh_backend *, size_t n, float *p, const float *g, float *m,
                                 float *v, float beta1, float beta2, float c_grad,
                                 float c_mom, float bias2, float eps);
+    /* ---- optional fused ops: NULL means "not provided" ----
+     * They stay NULL after the host backends' reference fill (the "ref" table
+     * has none), and the model then calls the ops above in sequence. Keep
+     * them at the end of the table.
+     *
+     * level_fwd: one whole level of the forward, restrict + K kernel layers
+     * + interp accumulated into u (u[B][N^d] += level(v)), with exactly the
+     * semantics of mnnh_ref_level_fwd (layers.h), i.e. of calling
+     * restrict_fwd, kernel_fwd (K times) and interp_fwd in sequence. The
+     * intermediate activations are NOT stored anywhere, so the model uses it
+     * only for inference (mnnh_model_infer), never before a backward. Returns
+     * MNNH_ERR_ARG when mnnh_level_params_check fails. */
+    mnnh_status (*level_fwd)(mnnh_backend *, const mnnh_level_params *lp, int B, const float *v,
+                             float *u);
 } mnnh_backend_ops;
 
 struct mnnh_backend {

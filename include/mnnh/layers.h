@@ -62,6 +62,32 @@ void mnnh_ref_interp_bwd(const mnnh_geom *g, int B, const float *z, const float 
 void mnnh_ref_gather(const mnnh_geom *g, int B, const float *v, float *out);
 void mnnh_ref_scatter_add(const mnnh_geom *g, int B, const float *in, float *u);
 
+/* One level of the forward (restrict, K kernel layers, interp), used by the
+ * optional fused backend op level_fwd (backend.h). The geometries must agree:
+ * same dim, n and local everywhere, g_restrict->cout == every kernel's cin ==
+ * cout == g_interp->cin, g_restrict->s == g_interp->s; each kernel layer has
+ * its own geometry (its relu flag may differ), weights and bias. */
+#define MNNH_LEVEL_MAX_K 64
+typedef struct {
+    const mnnh_geom *g_restrict, *g_interp;
+    const mnnh_geom *g_kernel;        /* [K] */
+    int K;                            /* 0..MNNH_LEVEL_MAX_K */
+    const float *W_restrict, *b_restrict, *W_interp, *b_interp;
+    const float *const *W_kernel;     /* [K] */
+    const float *const *b_kernel;     /* [K] */
+} mnnh_level_params;
+
+/* 0 when the level's geometries agree (above), else -1. */
+int mnnh_level_params_check(const mnnh_level_params *lp);
+
+/* The reference semantics of level_fwd: with t_0 .. t_K activations [B][C][P]
+ *   restrict_fwd(g_restrict, v -> t_0)
+ *   kernel_fwd(g_kernel[k], t_k -> t_{k+1})   k = 0 .. K-1
+ *   interp_fwd(g_interp, t_K -> u)            (accumulated into u)
+ * work: 2 * B * C * P floats (the ping-pong activations, clobbered). */
+void mnnh_ref_level_fwd(const mnnh_level_params *lp, int B, const float *v, float *u,
+                        float *work);
+
 #ifdef __cplusplus
 }
 #endif

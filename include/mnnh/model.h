@@ -58,6 +58,11 @@ int mnnh_model_max_batch(const mnnh_model *model);
 
 /* Forward a batch; v and u are backend buffers of B * N^d floats. */
 mnnh_status mnnh_model_forward(mnnh_model *model, int B, const float *v, float *u);
+/* Inference: the same result as mnnh_model_forward, but the activations
+ * backward needs are not kept, so the backend's fused level op (level_fwd in
+ * backend.h) may be used; a following mnnh_model_backward fails until the
+ * next mnnh_model_forward. For predict, validate and benchmarks. */
+mnnh_status mnnh_model_infer(mnnh_model *model, int B, const float *v, float *u);
 /* Backward of the last forward: grads += d(loss)/d(params) given du = dloss/du. */
 mnnh_status mnnh_model_backward(mnnh_model *model, int B, const float *du);
 
@@ -71,8 +76,9 @@ mnnh_status mnnh_model_train_batch(mnnh_model *model, int B, const float *v,
                                    const float *target, int grad_count, double *sum_err2,
                                    double *sum_err);
 
-/* Forward and per-sample relative errors (host array err[B], may be NULL);
- * pred may be NULL to use an internal buffer. */
+/* Forward (mnnh_model_infer: no backward may follow) and per-sample relative
+ * errors (host array err[B], may be NULL); pred may be NULL to use an internal
+ * buffer. */
 mnnh_status mnnh_model_eval_batch(mnnh_model *model, int B, const float *v,
                                   const float *target, float *pred, double *err);
 
