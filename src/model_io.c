@@ -755,7 +755,7 @@ mnnh_status mnnh_model_predict_h5(mnnh_model *model, hid_t input, hid_t pred, hi
         st = rows_io(input, nd, row, b, hin, 0);
         if (!st && input_copy >= 0) st = rows_io(input_copy, nd, row, b, hin, 1);
         if (!st) st = mnnh_backend_upload(be, din, hin, nb);
-        if (!st) st = mnnh_model_forward(model, (int)b, din, dout);
+        if (!st) st = mnnh_model_infer(model, (int)b, din, dout);
         if (!st) st = mnnh_backend_download(be, hout, dout, nb);
         if (!st) st = rows_io(pred, nd, row, b, hout, 1);
     }
