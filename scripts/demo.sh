@@ -11,14 +11,14 @@
 # usage: scripts/demo.sh [OUT_DIR]      (default ./demo-out)
 # On a fresh Debian machine it first installs the dependencies and builds
 # (scripts/setup.sh). Environment: MNNH (the mnnh binary; default: build/mnnh),
-#   DEMO_TRAIN (training samples, default 1024), DEMO_EPOCHS (default 80),
+#   DEMO_TRAIN (training samples, default 2048), DEMO_EPOCHS (default 200),
 #   DEMO_RANKS (default 2), MPIEXEC (default mpirun).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=$(realpath -m "${1:-demo-out}")
-NTRAIN=${DEMO_TRAIN:-1024}
+NTRAIN=${DEMO_TRAIN:-2048}
 NVALID=${DEMO_VALID:-128}
-EPOCHS=${DEMO_EPOCHS:-80}
+EPOCHS=${DEMO_EPOCHS:-200}
 P=${DEMO_RANKS:-2}
 MPIEXEC=${MPIEXEC:-mpirun}
 PY=/usr/bin/python3   # Debian's python with h5py and matplotlib (a pyenv python3 may lack them)
