@@ -390,7 +390,9 @@ static void F(dbx)(const dw_args *a, int q0, int q1, int lc, float *db) {
  * its periodic halo into Xp[c][padded grid] and each vector holds VB
  * consecutive positions of a row (unaligned tap loads); no transposes. Here
  * conv_args.qb[q] is the padded offset (floats) of vector q's tap 0,
- * toff[t] a tap's offset, Pp the padded channel stride, Y the sample's output. */
+ * toff[t] a tap's offset, Pp the padded channel stride, Y the sample's output
+ * ([OC][P]; or, with yq, Y[yq[q] + yo[o]] for vector q, channel o: a padded
+ * layout, as the fused adjacent forward uses). */
 static inline __attribute__((always_inline)) void F(pconv_tile)(const conv_args *a, int q, int o0,
                                                                 const int CO, const int NP) {
     vf acc[4][COMAX];
@@ -425,7 +427,8 @@ static inline __attribute__((always_inline)) void F(pconv_tile)(const conv_args 
         for (int j = 0; j < NP; j++) {
             vf y = acc[j][o];
             if (a->relu) y = (vf)((vi)y & (y > 0));
-            F(stu)(a->Y + (size_t)(o0 + o) * a->P + (size_t)(q + j) * VB, y);
+            F(stu)(a->Y + (a->yq ? (size_t)a->yq[q + j] + a->yo[o0 + o]
+                                 : (size_t)(o0 + o) * a->P + (size_t)(q + j) * VB), y);
         }
 }
 

@@ -1021,6 +1021,158 @@ static mnnh_status cpu_level_fwd(mnnh_backend *be, const mnnh_level_params *lp, 
     return MNNH_OK;
 }
 
+/* --------------------------------------------------- fused adjacent forward */
+/* The adjacent part (gather, K kernel layers, scatter_add) one sample at a
+ * time with the position-vectorised kernels, without leaving the padded
+ * layout: the block reshape writes the padded activation A0[S][Pp] directly,
+ * kernel layers ping-pong between two padded activations (pconv writes the
+ * interior through conv_args.yq/yo, the halo is refreshed in place), the last
+ * layer writes an unpadded [S][P] that is added to u. The per-op path pays a
+ * pass over [B][S][P] for the gather, a padded copy per layer and the
+ * scatter. Same kernels, same accumulation order as kernel_fwd_pv: the result
+ * is bit-identical to the per-op sequence. Other shapes (lc, n not a multiple
+ * of the vector width, the position-vectorised forward disabled, K = 0) run
+ * the per-op sequence in work0, work1. */
+static mnnh_status cpu_kernel_fwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
+                                  const float *W, const float *b, float *out);
+static mnnh_status cpu_gather(mnnh_backend *be, const mnnh_geom *g, int B, const float *v,
+                              float *out);
+static mnnh_status cpu_scatter_add(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
+                                   float *u);
+
+/* The periodic halo of a padded sample Xp[C][Pp] whose interior is set. */
+static void halo_sample(const mnnh_geom *g, int C, float *Xp, size_t Pp) {
+    int n = g->n, nb = g->nb, Wp = n + 2 * nb;
+    for (int c = 0; c < C; c++) {
+        float *d = Xp + (size_t)c * Pp;
+        if (g->dim == 1) {
+            for (int u = 0; u < nb; u++) d[u] = d[nb + wrapi(u - nb, n)];
+            for (int u = n + nb; u < Wp; u++) d[u] = d[nb + wrapi(u - nb, n)];
+        } else {
+            for (int p1 = 0; p1 < n; p1++) {
+                float *row = d + (size_t)(p1 + nb) * Wp;
+                for (int u = 0; u < nb; u++) row[u] = row[nb + wrapi(u - nb, n)];
+                for (int u = n + nb; u < Wp; u++) row[u] = row[nb + wrapi(u - nb, n)];
+            }
+            for (int u = 0; u < Wp; u++)
+                if (u < nb || u >= n + nb)
+                    memcpy(d + (size_t)u * Wp, d + (size_t)(nb + wrapi(u - nb, n)) * Wp,
+                           sizeof(float) * Wp);
+        }
+    }
+}
+
+static mnnh_status cpu_adjacent_fwd(mnnh_backend *be, const mnnh_adjacent_params *ap, int B,
+                                    const float *v, float *u, float *work0,
+                                    float *work1) {
+    if (mnnh_adjacent_params_check(ap))
+        return mnnh_error_set(MNNH_ERR_ARG, "adjacent_fwd: inconsistent geometries");
+    const simd_kernels *K = kern();
+    const mnnh_geom *gb = ap->g_block;
+    const int NK = ap->K, VBk = K->vb;
+    int fast = NK > 0 && !ap->g_kernel[0].local && gb->n % VBk == 0 && (pv_mask() & 1);
+    for (int k = 1; k < NK && fast; k++)
+        if (ap->g_kernel[k].nb != ap->g_kernel[0].nb) fast = 0;
+    if (!fast) {
+        float *t[2] = {work0, work1};
+        MNNH_TRY(cpu_gather(be, gb, B, v, t[0]));
+        int w = 0;
+        for (int k = 0; k < NK; k++, w ^= 1)
+            MNNH_TRY(cpu_kernel_fwd(be, &ap->g_kernel[k], B, t[w], ap->W_kernel[k],
+                                    ap->b_kernel[k], t[w ^ 1]));
+        return cpu_scatter_add(be, gb, B, t[w], u);
+    }
+    const mnnh_geom *g = &ap->g_kernel[0];
+    const int C = g->cin, nt = nthreads_for(B);
+    const size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g), G = mnnh_geom_grid(gb);
+    const size_t wper = (size_t)C * T * C;
+    const int Wp1 = g->n + 2 * g->nb;
+    const size_t Pp = g->dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
+    size_t off = 0;
+    size_t o_geo = take(&off, pgeo_bytes(g, VBk));
+    size_t o_yq = take(&off, P / VBk * sizeof(int));
+    size_t o_yo = take(&off, (size_t)C * sizeof(int));
+    size_t o_w = take(&off, (size_t)NK * wper * sizeof(float));
+    size_t o_th = take(&off, 0);
+    size_t per_thread = ((2 * (size_t)C * Pp + (size_t)C * P) * sizeof(float) + 63) & ~(size_t)63;
+    off += per_thread * nt;
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    pgeo pg;
+    pgeo_build(g, VBk, mem + o_geo, &pg);
+    int *yq = (int *)(mem + o_yq), *yo = (int *)(mem + o_yo);
+    for (int q = 0; q < pg.nvec; q++) yq[q] = pg.qoff[q] + pg.ctr;
+    for (int c = 0; c < C; c++) yo[c] = (int)((size_t)c * Pp);
+    float *Wpk = (float *)(mem + o_w);
+    for (int k = 0; k < NK; k++) {
+        const float *src = ap->W_kernel[k];
+        float *dst = Wpk + (size_t)k * wper;
+        for (int o = 0; o < C; o++)
+            for (size_t kk = 0; kk < (size_t)C * T; kk++) dst[kk * C + o] = src[(size_t)o * C * T + kk];
+    }
+    const int n = gb->n, s = gb->s, nb = g->nb, Wp = Wp1;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = thread_id(), lo, hi;
+        part(B, t, nt, &lo, &hi);
+        float *A[2], *Yl;
+        A[0] = (float *)(mem + o_th + per_thread * t);
+        A[1] = A[0] + (size_t)C * Pp;
+        Yl = A[1] + (size_t)C * Pp;
+        conv_args a = {NULL, NULL, NULL, NULL, pg.qoff, pg.toff, NULL, (int)P, (int)T, C,
+                       (int)Pp, C, 0, NULL, NULL};
+        for (int bi = lo; bi < hi; bi++) {
+            const float *vb = v + (size_t)bi * G;
+            float *ub = u + (size_t)bi * G;
+            /* block reshape: channel j = (k1 s + k2) at position (i1, i2) */
+            if (g->dim == 1) {
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < s; j++) A[0][(size_t)j * Pp + nb + i] = vb[i * s + j];
+            } else {
+                size_t ns = (size_t)n * s;
+                for (int k1 = 0; k1 < s; k1++)
+                    for (int i1 = 0; i1 < n; i1++) {
+                        const float *row = vb + ((size_t)i1 * s + k1) * ns;
+                        for (int k2 = 0; k2 < s; k2++) {
+                            float *dst = A[0] + (size_t)(k1 * s + k2) * Pp + (size_t)(i1 + nb) * Wp + nb;
+                            for (int i2 = 0; i2 < n; i2++) dst[i2] = row[i2 * s + k2];
+                        }
+                    }
+            }
+            halo_sample(g, C, A[0], Pp);
+            int w = 0;
+            for (int k = 0; k < NK; k++, w ^= 1) {
+                int last = k == NK - 1;
+                a.X = A[w];
+                a.W = Wpk + (size_t)k * wper;
+                a.bias = ap->b_kernel[k];
+                a.relu = ap->g_kernel[k].relu;
+                a.Y = last ? Yl : A[w ^ 1];
+                a.yq = last ? NULL : yq;
+                a.yo = last ? NULL : yo;
+                K->pconv(&a);
+                if (!last) halo_sample(g, C, A[w ^ 1], Pp);
+            }
+            /* flatten: u += Yl (channel j, position i) */
+            if (g->dim == 1) {
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < s; j++) ub[i * s + j] += Yl[(size_t)j * P + i];
+            } else {
+                size_t ns = (size_t)n * s;
+                for (int k1 = 0; k1 < s; k1++)
+                    for (int i1 = 0; i1 < n; i1++) {
+                        float *row = ub + ((size_t)i1 * s + k1) * ns;
+                        for (int k2 = 0; k2 < s; k2++) {
+                            const float *src = Yl + (size_t)(k1 * s + k2) * P + (size_t)i1 * n;
+                            for (int i2 = 0; i2 < n; i2++) row[i2 * s + k2] += src[i2];
+                        }
+                    }
+            }
+        }
+    }
+    return MNNH_OK;
+}
+
 /* ------------------------------------------- per-sample split with partials */
 /* Run body over sample slices with private parameter-gradient partials
  * (zeroed), then add the partials to the outputs in thread order. */
@@ -1271,4 +1423,5 @@ const mnnh_backend_ops mnnh_backend_cpu_ops = {
     .affine = cpu_affine, .density_fwd = cpu_density_fwd, .density_bwd = cpu_density_bwd,
     .relerr = cpu_relerr, .nadam_update = cpu_nadam_update,
     .level_fwd = cpu_level_fwd,
+    .adjacent_fwd = cpu_adjacent_fwd,
 };

@@ -185,3 +185,27 @@ void mnnh_ref_level_fwd(const mnnh_level_params *lp, int B, const float *v, floa
         mnnh_ref_kernel_fwd(&lp->g_kernel[k], B, t[w], lp->W_kernel[k], lp->b_kernel[k], t[w ^ 1]);
     mnnh_ref_interp_fwd(lp->g_interp, B, t[w], lp->W_interp, lp->b_interp, u);
 }
+
+int mnnh_adjacent_params_check(const mnnh_adjacent_params *ap) {
+    const mnnh_geom *g = ap->g_block;
+    if (!g || ap->K < 0 || ap->K > MNNH_LEVEL_MAX_K || (ap->K && !ap->g_kernel)) return -1;
+    int S = (int)mnnh_geom_block(g);
+    for (int k = 0; k < ap->K; k++) {
+        const mnnh_geom *gk = &ap->g_kernel[k];
+        if (gk->dim != g->dim || gk->n != g->n || gk->cin != S || gk->cout != S ||
+            gk->local != ap->g_kernel[0].local)
+            return -1;
+    }
+    return 0;
+}
+
+void mnnh_ref_adjacent_fwd(const mnnh_adjacent_params *ap, int B, const float *v, float *u,
+                           float *work) {
+    size_t act = (size_t)B * mnnh_geom_grid(ap->g_block);
+    float *t[2] = {work, work + act};
+    mnnh_ref_gather(ap->g_block, B, v, t[0]);
+    int w = 0;
+    for (int k = 0; k < ap->K; k++, w ^= 1)
+        mnnh_ref_kernel_fwd(&ap->g_kernel[k], B, t[w], ap->W_kernel[k], ap->b_kernel[k], t[w ^ 1]);
+    mnnh_ref_scatter_add(ap->g_block, B, t[w], u);
+}

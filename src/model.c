@@ -295,8 +295,24 @@ static mnnh_status forward_level_fused(mnnh_model *m, level_t *lv, int B) {
     return m->be->ops->level_fwd(m->be, &lp, B, m->vin, m->y);
 }
 
+/* The adjacent part through the backend's fused op (no activations kept;
+ * act[0], act[1] are its work buffers). */
+static mnnh_status forward_adjacent_fused(mnnh_model *m, int B) {
+    adjacent_t *ad = &m->adj;
+    mnnh_geom gk[MAX_K];
+    const float *Wk[MAX_K], *bk[MAX_K];
+    for (int k = 1; k <= m->arch.K; k++) {
+        gk[k - 1] = kernel_geom(m, ad->g_kernel, k, 1);
+        Wk[k - 1] = W_OF(m, ad->t_kernel[k - 1]);
+        bk[k - 1] = B_OF(m, ad->t_kernel[k - 1]);
+    }
+    mnnh_adjacent_params ap = {&ad->g_block, gk, m->arch.K, Wk, bk};
+    return m->be->ops->adjacent_fwd(m->be, &ap, B, m->vin, m->y, ad->act[0], ad->act[1]);
+}
+
 /* keep = 1: store every activation for mnnh_model_backward; keep = 0
- * (inference): the levels may go through the backend's fused level_fwd. */
+ * (inference): the levels and the adjacent part may go through the
+ * backend's fused level_fwd and adjacent_fwd. */
 static mnnh_status forward_impl(mnnh_model *m, int B, const float *v, float *u, int keep) {
     MNNH_TRY(check_batch(m, B));
     const mnnh_backend_ops *op = m->be->ops;
@@ -307,7 +323,8 @@ static mnnh_status forward_impl(mnnh_model *m, int B, const float *v, float *u, 
     MNNH_TRY(op->zero(m->be, m->y, G * sizeof(float)));
     for (int l = 2; l <= m->arch.L; l++)
         MNNH_TRY(fused ? forward_level_fused(m, &m->level[l], B) : forward_level(m, &m->level[l], B));
-    MNNH_TRY(forward_adjacent(m, B));
+    int fused_adj = !keep && op->adjacent_fwd && m->arch.K <= MNNH_LEVEL_MAX_K;
+    MNNH_TRY(fused_adj ? forward_adjacent_fused(m, B) : forward_adjacent(m, B));
     if (m->norm.output_shift != 0.0f)
         MNNH_TRY(op->affine(m->be, G, m->y, 1.0f, m->norm.output_shift, m->y));
     if (m->norm.density_ne > 0) {

@@ -414,6 +414,108 @@ static void test_level_fwd(void **state) {
     }
 }
 
+/* The fused adjacent op (adjacent_fwd) against the reference sequence
+ * gather, K x kernel_fwd, scatter_add (mnnh_ref_adjacent_fwd, and the ref
+ * backend's ops called one by one), accumulated into a non-zero u, on every
+ * instruction set, 1 and 2 threads, bit-identical from run to run and to the
+ * cpu backend's own per-op sequence. relu_mask bit k: ReLU after layer k. */
+static void check_adjacent(int dim, int n, int s, int nb, int local, int K, unsigned relu_mask,
+                           int B, uint64_t seed) {
+    mnnh_geom gb = {dim, n, 0, 0, s, 0, 0, 0};
+    mnnh_geom gk[8];
+    assert_true(K <= 8);
+    size_t P = mnnh_geom_positions(&gb), S = mnnh_geom_block(&gb), G = mnnh_geom_grid(&gb);
+    size_t loc = local ? P : 1, T = 0, act = (size_t)B * G;
+    int C = (int)S;
+    float *Wk[8], *bk[8];
+    for (int k = 0; k < K; k++) {
+        gk[k] = (mnnh_geom){dim, n, C, C, 1, nb, local, (int)((relu_mask >> k) & 1)};
+        T = mnnh_geom_taps(&gk[k]);
+        Wk[k] = TU_NEWF(loc * C * C * T);
+        bk[k] = TU_NEWF(loc * C);
+        tu_fill(Wk[k], loc * C * C * T, seed + 10 + k, -0.3, 0.3);
+        tu_fill(bk[k], loc * C, seed + 20 + k, -0.2, 0.3);
+    }
+    float *v = TU_NEWF((size_t)B * G), *u0 = TU_NEWF((size_t)B * G);
+    tu_fill(v, (size_t)B * G, seed, -1, 1);
+    tu_fill(u0, (size_t)B * G, seed + 1, -1, 1);
+    mnnh_adjacent_params ap = {&gb, gk, K, (const float *const *)Wk, (const float *const *)bk};
+    assert_int_equal(mnnh_adjacent_params_check(&ap), 0);
+    float *ref = TU_NEWF((size_t)B * G), *ref2 = TU_NEWF((size_t)B * G);
+    float *work = TU_NEWF(2 * act), *t0 = TU_NEWF(act), *t1 = TU_NEWF(act);
+    float *w0 = TU_NEWF(act), *w1 = TU_NEWF(act);
+    memcpy(ref, u0, sizeof(float) * B * G);
+    mnnh_ref_adjacent_fwd(&ap, B, v, ref, work);
+    memcpy(ref2, u0, sizeof(float) * B * G);
+    const mnnh_backend_ops *ro = ref_be->ops, *co = cpu_be->ops;
+    assert_null(ro->adjacent_fwd); /* optional: not filled in for "ref" */
+    assert_non_null(co->adjacent_fwd);
+    assert_int_equal(ro->gather(ref_be, &gb, B, v, t0), MNNH_OK);
+    for (int k = 0; k < K; k++) {
+        assert_int_equal(ro->kernel_fwd(ref_be, &gk[k], B, t0, Wk[k], bk[k], t1), MNNH_OK);
+        float *x = t0;
+        t0 = t1, t1 = x;
+    }
+    assert_int_equal(ro->scatter_add(ref_be, &gb, B, t0, ref2), MNNH_OK);
+    assert_memory_equal(ref, ref2, sizeof(float) * B * G);
+    float *got = TU_NEWF((size_t)B * G), *again = TU_NEWF((size_t)B * G);
+    float *seq = TU_NEWF((size_t)B * G);
+    char what[200];
+    snprintf(what, sizeof what, "adjacent_fwd %dD %s n=%d s=%d nb=%d K=%d relu=%#x B=%d", dim,
+             local ? "lc" : "cnn", n, s, nb, K, relu_mask, B);
+    for (size_t ii = 0; ii < sizeof isas / sizeof isas[0]; ii++) {
+        if (mnnh_cpu_kernels_set_isa(isas[ii]) != 0) continue;
+        for (size_t ti = 0; ti < sizeof thread_counts / sizeof thread_counts[0]; ti++) {
+            int th = thread_counts[ti];
+            set_threads(th);
+            memcpy(got, u0, sizeof(float) * B * G);
+            memcpy(again, u0, sizeof(float) * B * G);
+            assert_int_equal(co->adjacent_fwd(cpu_be, &ap, B, v, got, w0, w1), MNNH_OK);
+            assert_int_equal(co->adjacent_fwd(cpu_be, &ap, B, v, again, w0, w1), MNNH_OK);
+            compare(what, isas[ii], th, got, ref, (size_t)B * G);
+            assert_memory_equal(got, again, sizeof(float) * B * G);
+            /* the cpu backend's per-op sequence: same arithmetic, same bits */
+            memcpy(seq, u0, sizeof(float) * B * G);
+            assert_int_equal(co->gather(cpu_be, &gb, B, v, t0), MNNH_OK);
+            for (int k = 0; k < K; k++) {
+                assert_int_equal(co->kernel_fwd(cpu_be, &gk[k], B, t0, Wk[k], bk[k], t1), MNNH_OK);
+                float *x = t0;
+                t0 = t1, t1 = x;
+            }
+            assert_int_equal(co->scatter_add(cpu_be, &gb, B, t0, seq), MNNH_OK);
+            assert_memory_equal(got, seq, sizeof(float) * B * G);
+        }
+    }
+    mnnh_cpu_kernels_set_isa(NULL);
+    set_threads(1);
+    if (K > 0) { /* inconsistent geometries are refused */
+        gk[0].cin = C + 1;
+        assert_int_equal(mnnh_adjacent_params_check(&ap), -1);
+        assert_int_equal(co->adjacent_fwd(cpu_be, &ap, B, v, got, w0, w1), MNNH_ERR_ARG);
+        gk[0].cin = C;
+    }
+    for (int k = 0; k < K; k++) free(Wk[k]), free(bk[k]);
+    free(v), free(u0), free(ref), free(ref2), free(work), free(t0), free(t1), free(w0), free(w1);
+    free(got), free(again), free(seq);
+}
+
+/* The adjacent part of KS 1D (n=64, m=5) and KS 2D (n=16, m=4: 16 channels),
+ * cnn (fused) and lc (the per-op fallback), the last layer linear, plus
+ * K = 0, odd shapes (n not a multiple of the vector width) and nb = 2. */
+static void test_adjacent_fwd(void **state) {
+    (void)state;
+    for (int local = 0; local <= 1; local++) {
+        check_adjacent(1, 64, 5, 1, local, 6, 0x1f, 19, 800);
+        check_adjacent(1, 64, 5, 1, local, 6, 0x1f, 1, 801);
+        check_adjacent(2, 16, 4, 1, local, 6, 0x1f, 17, 810);
+        check_adjacent(2, 16, 4, 1, local, 6, 0x1f, 2, 811);
+        check_adjacent(2, 16, 4, 2, local, 2, 0x1, 3, 812);
+        check_adjacent(1, 32, 3, 1, local, 0, 0, 5, 820);
+        check_adjacent(2, 6, 3, 1, local, 3, 0x5, 4, 821);
+        check_adjacent(1, 48, 2, 3, local, 2, 0x2, 3, 822);
+    }
+}
+
 /* The model's inference entry point (fused levels on "cpu") gives the same
  * bits as mnnh_model_forward, and a backward may not follow it. */
 static void test_model_infer(void **state) {
@@ -481,7 +583,7 @@ int main(void) {
         cmocka_unit_test(test_ks2d_cnn),     cmocka_unit_test(test_ks2d_lc),
         cmocka_unit_test(test_odd_shapes),   cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_model_train_batch), cmocka_unit_test(test_level_fwd),
-        cmocka_unit_test(test_model_infer),
+        cmocka_unit_test(test_model_infer), cmocka_unit_test(test_adjacent_fwd),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -79,6 +79,15 @@ typedef struct {
      * MNNH_ERR_ARG when mnnh_level_params_check fails. */
     mnnh_status (*level_fwd)(mnnh_backend *, const mnnh_level_params *lp, int B, const float *v,
                              float *u);
+    /* adjacent_fwd: the adjacent part of the forward, gather + K kernel
+     * layers + scatter_add into u, with exactly the semantics of
+     * mnnh_ref_adjacent_fwd (layers.h). work0, work1: B * S * P floats each of
+     * backend memory the op may clobber (a fallback runs the per-op sequence
+     * in them).
+     * Inference only, like level_fwd. Returns MNNH_ERR_ARG when
+     * mnnh_adjacent_params_check fails. */
+    mnnh_status (*adjacent_fwd)(mnnh_backend *, const mnnh_adjacent_params *ap, int B,
+                                const float *v, float *u, float *work0, float *work1);
 } mnnh_backend_ops;
 
 struct mnnh_backend {

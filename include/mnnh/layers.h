@@ -88,6 +88,29 @@ int mnnh_level_params_check(const mnnh_level_params *lp);
 void mnnh_ref_level_fwd(const mnnh_level_params *lp, int B, const float *v, float *u,
                         float *work);
 
+/* The adjacent part of the forward (block reshape, K kernel layers, flatten),
+ * used by the optional fused backend op adjacent_fwd (backend.h). g_block is
+ * the gather / scatter geometry (dim, n, s); every kernel layer has the same
+ * dim and n, cin == cout == s^dim, and the same local flag. */
+typedef struct {
+    const mnnh_geom *g_block;
+    const mnnh_geom *g_kernel;        /* [K] */
+    int K;                            /* 0..MNNH_LEVEL_MAX_K */
+    const float *const *W_kernel;     /* [K] */
+    const float *const *b_kernel;     /* [K] */
+} mnnh_adjacent_params;
+
+/* 0 when the adjacent part's geometries agree (above), else -1. */
+int mnnh_adjacent_params_check(const mnnh_adjacent_params *ap);
+
+/* The reference semantics of adjacent_fwd: with t_0 .. t_K activations [B][S][P]
+ *   gather(g_block, v -> t_0)
+ *   kernel_fwd(g_kernel[k], t_k -> t_{k+1})   k = 0 .. K-1
+ *   scatter_add(g_block, t_K -> u)             (accumulated into u)
+ * work: 2 * B * S * P floats (the ping-pong activations, clobbered). */
+void mnnh_ref_adjacent_fwd(const mnnh_adjacent_params *ap, int B, const float *v, float *u,
+                           float *work);
+
 #ifdef __cplusplus
 }
 #endif
