@@ -577,6 +577,15 @@ static mnnh_status train_end_epoch(trainer *t, const step_times *tm, double epoc
 
 /* ----------------------------------------------------------------- epochs */
 
+/* Why the run stops: this rank's signal, or another rank's, or --stop-after-steps. */
+static void train_stop_reason(const trainer *t, char *buf, size_t len) {
+    int sig = mnnh_signals_pending();
+    if (sig) snprintf(buf, len, "signal %d", sig);
+    else if (t->cfg->stop_after > 0 && t->state.step >= t->cfg->stop_after)
+        snprintf(buf, len, "--stop-after-steps %lld", (long long)t->cfg->stop_after);
+    else snprintf(buf, len, "signal on another rank");
+}
+
 static mnnh_status train_epochs(trainer *t, int *preempted) {
     const mnnh_train_config *cfg = t->cfg;
     t->t_run0 = t->last_progress = train_now();
@@ -597,19 +606,25 @@ static mnnh_status train_epochs(trainer *t, int *preempted) {
         if (stop && t->state.epoch_step < t->steps_per_epoch) {
             t->state.ep_seconds += train_now() - epoch_t0;
             MNNH_TRY(train_checkpoint(t, t->last_path));
-            LOG0(t, "stop requested (signal %d) at epoch %lld step %lld: checkpoint %s written; "
+            char why[64];
+            train_stop_reason(t, why, sizeof why);
+            LOG0(t, "stop requested (%s) at epoch %lld step %lld: checkpoint %s written; "
                     "exiting with code 75\n",
-                 mnnh_signals_pending(), (long long)t->state.epoch + 1,
-                 (long long)t->state.epoch_step, t->last_path);
+                 why, (long long)t->state.epoch + 1, (long long)t->state.epoch_step, t->last_path);
             *preempted = 1;
             return MNNH_OK;
         }
         train_progress(t, 1);
         MNNH_TRY(train_end_epoch(t, &tm, epoch_t0));
         if (stop && t->state.epoch < cfg->epochs) {
-            LOG0(t, "stop requested at the end of epoch %lld: checkpoint %s written; exiting "
-                    "with code 75\n",
-                 (long long)t->state.epoch, t->last_path);
+            /* the signal came during the epoch's last step; the epoch end may
+             * not have written last.h5 (--ckpt-every), so write it now */
+            MNNH_TRY(train_checkpoint(t, t->last_path));
+            char why[64];
+            train_stop_reason(t, why, sizeof why);
+            LOG0(t, "stop requested (%s) at the end of epoch %lld: checkpoint %s written; "
+                    "exiting with code 75\n",
+                 why, (long long)t->state.epoch, t->last_path);
             *preempted = 1;
             return MNNH_OK;
         }
