@@ -18,7 +18,7 @@ require_mnnh
 require_subcommand train
 DATA=${MNNH_TEST_WORK:-$PWD/slurm-work}/data
 [[ -s $DATA/train.h5 && -s $DATA/valid.h5 ]] || fail "no datasets in $DATA (run the slurm_e2e test first)"
-EPOCHS=${PREEMPT_EPOCHS:-10}
+EPOCHS=${PREEMPT_EPOCHS:-60}  # long enough that the signal lands mid-run with the fast CPU kernels
 
 train() { # NAME: submit train.sbatch writing to $WORK/NAME
   MNNH_TRAIN=$DATA/train.h5 MNNH_VALID=$DATA/valid.h5 MNNH_OUT=$WORK/$1 \
