@@ -43,22 +43,6 @@ static mnnh_status ck_h5_fail(mnnh_status st, const char *path, const char *what
     return mnnh_error_set(st, "%s: %s %s", path, what, name);
 }
 
-static mnnh_status ck_attr_write(hid_t loc, const char *name, hid_t type, const void *v) {
-    hid_t s = H5Screate(H5S_SCALAR);
-    hid_t a = s < 0 ? -1 : H5Acreate2(loc, name, type, s, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Awrite(a, type, v);
-    if (a >= 0) H5Aclose(a);
-    if (s >= 0) H5Sclose(s);
-    if (e < 0) return ck_h5_fail(MNNH_ERR_IO, "checkpoint", "cannot write attribute", name);
-    return MNNH_OK;
-}
-static mnnh_status ck_attr_i64(hid_t loc, const char *name, int64_t v) {
-    return ck_attr_write(loc, name, H5T_NATIVE_INT64, &v);
-}
-static mnnh_status ck_attr_f64(hid_t loc, const char *name, double v) {
-    return ck_attr_write(loc, name, H5T_NATIVE_DOUBLE, &v);
-}
-
 static mnnh_status ck_attr_read(hid_t loc, const char *path, const char *group, const char *name,
                                 hid_t type, void *v) {
     char full[256];
@@ -135,43 +119,43 @@ static mnnh_status ck_write_optimizer(hid_t g, const mnnh_nadam *o) {
     if (!st) st = ck_write_vec(g, "v", host, n);
     free(host);
     MNNH_TRY(st);
-    MNNH_TRY(ck_attr_i64(g, "step", o->step));
-    MNNH_TRY(ck_attr_f64(g, "mu_product", o->mu_product));
-    MNNH_TRY(ck_attr_f64(g, "lr", o->h.lr));
-    MNNH_TRY(ck_attr_f64(g, "beta1", o->h.beta1));
-    MNNH_TRY(ck_attr_f64(g, "beta2", o->h.beta2));
-    MNNH_TRY(ck_attr_f64(g, "eps", o->h.eps));
-    MNNH_TRY(ck_attr_f64(g, "momentum_decay", o->h.momentum_decay));
+    MNNH_TRY(mnnh_h5_attr_write_i64(g, "step", o->step));
+    MNNH_TRY(mnnh_h5_attr_write_f64(g, "mu_product", o->mu_product));
+    MNNH_TRY(mnnh_h5_attr_write_f64(g, "lr", o->h.lr));
+    MNNH_TRY(mnnh_h5_attr_write_f64(g, "beta1", o->h.beta1));
+    MNNH_TRY(mnnh_h5_attr_write_f64(g, "beta2", o->h.beta2));
+    MNNH_TRY(mnnh_h5_attr_write_f64(g, "eps", o->h.eps));
+    MNNH_TRY(mnnh_h5_attr_write_f64(g, "momentum_decay", o->h.momentum_decay));
     return mnnh_h5_attr_write_string(g, "algorithm", "NAdam (torch.optim.NAdam)");
 }
 
 static mnnh_status ck_write_state(hid_t g, const mnnh_train_state *s) {
-    MNNH_TRY(ck_attr_i64(g, "epoch", s->epoch));
-    MNNH_TRY(ck_attr_i64(g, "step", s->step));
-    MNNH_TRY(ck_attr_i64(g, "epoch_step", s->epoch_step));
-    MNNH_TRY(ck_attr_i64(g, "seed", (int64_t)s->seed));
+    MNNH_TRY(mnnh_h5_attr_write_i64(g, "epoch", s->epoch));
+    MNNH_TRY(mnnh_h5_attr_write_i64(g, "step", s->step));
+    MNNH_TRY(mnnh_h5_attr_write_i64(g, "epoch_step", s->epoch_step));
+    MNNH_TRY(mnnh_h5_attr_write_i64(g, "seed", (int64_t)s->seed));
     MNNH_TRY(mnnh_h5_attr_write_string(
         g, "data_order", "philox(seed, epoch, rank) Fisher-Yates shuffle of each rank's shard; "
                          "the epoch in progress resumes after epoch_step steps"));
-    MNNH_TRY(ck_attr_f64(g, "best_valid_rel_err", s->best_valid));
-    MNNH_TRY(ck_attr_i64(g, "best_epoch", s->best_epoch));
-    MNNH_TRY(ck_attr_f64(g, "lr", s->lr));
-    MNNH_TRY(ck_attr_i64(g, "plateau_bad", s->plateau_bad));
-    MNNH_TRY(ck_attr_i64(g, "world_size", s->world_size));
-    MNNH_TRY(ck_attr_f64(g, "epoch_sum_err2", s->ep_err2));
-    MNNH_TRY(ck_attr_f64(g, "epoch_sum_err", s->ep_err));
-    MNNH_TRY(ck_attr_f64(g, "epoch_samples", s->ep_count));
-    MNNH_TRY(ck_attr_f64(g, "epoch_seconds", s->ep_seconds));
-    return ck_attr_f64(g, "seconds", s->seconds);
+    MNNH_TRY(mnnh_h5_attr_write_f64(g, "best_valid_rel_err", s->best_valid));
+    MNNH_TRY(mnnh_h5_attr_write_i64(g, "best_epoch", s->best_epoch));
+    MNNH_TRY(mnnh_h5_attr_write_f64(g, "lr", s->lr));
+    MNNH_TRY(mnnh_h5_attr_write_i64(g, "plateau_bad", s->plateau_bad));
+    MNNH_TRY(mnnh_h5_attr_write_i64(g, "world_size", s->world_size));
+    MNNH_TRY(mnnh_h5_attr_write_f64(g, "epoch_sum_err2", s->ep_err2));
+    MNNH_TRY(mnnh_h5_attr_write_f64(g, "epoch_sum_err", s->ep_err));
+    MNNH_TRY(mnnh_h5_attr_write_f64(g, "epoch_samples", s->ep_count));
+    MNNH_TRY(mnnh_h5_attr_write_f64(g, "epoch_seconds", s->ep_seconds));
+    return mnnh_h5_attr_write_f64(g, "seconds", s->seconds);
 }
 
 static mnnh_status ck_write_config(hid_t g, const mnnh_opt *o, int n) {
     for (int i = 0; i < n; i++) {
         switch (o[i].type) {
         case MNNH_OPT_INT:
-        case MNNH_OPT_FLAG: MNNH_TRY(ck_attr_i64(g, o[i].name, *(int *)o[i].dest)); break;
-        case MNNH_OPT_I64: MNNH_TRY(ck_attr_i64(g, o[i].name, *(int64_t *)o[i].dest)); break;
-        case MNNH_OPT_DOUBLE: MNNH_TRY(ck_attr_f64(g, o[i].name, *(double *)o[i].dest)); break;
+        case MNNH_OPT_FLAG: MNNH_TRY(mnnh_h5_attr_write_i64(g, o[i].name, *(int *)o[i].dest)); break;
+        case MNNH_OPT_I64: MNNH_TRY(mnnh_h5_attr_write_i64(g, o[i].name, *(int64_t *)o[i].dest)); break;
+        case MNNH_OPT_DOUBLE: MNNH_TRY(mnnh_h5_attr_write_f64(g, o[i].name, *(double *)o[i].dest)); break;
         case MNNH_OPT_STRING: {
             const char *v = *(const char **)o[i].dest;
             MNNH_TRY(mnnh_h5_attr_write_string(g, o[i].name, v ? v : ""));

@@ -1,5 +1,6 @@
 /* dataset.c: HDF5 dataset files: writer, validating reader, describe (dataset.h). */
 #include "mnnh/dataset.h"
+#include "mnnh/model_io.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -29,14 +30,9 @@ static void quiet_off(const h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q-
 
 /* ------------------------------------------------------------ attributes */
 
+/* n = 1 is a scalar, as in h5py's view of these attributes */
 static mnnh_status attr_write(hid_t loc, const char *name, hid_t type, int n, const void *v) {
-    hsize_t dims[1] = {(hsize_t)n};
-    hid_t sp = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, dims, NULL);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Awrite(a, type, v);
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
-    return e < 0 ? mnnh_error_set(MNNH_ERR_IO, "cannot write attribute '%s'", name) : MNNH_OK;
+    return mnnh_h5_attr_write(loc, name, type, type, n == 1 ? 0 : n, v);
 }
 
 static mnnh_status attr_string(hid_t loc, const char *name, const char *value) {
@@ -49,45 +45,37 @@ static mnnh_status attr_string(hid_t loc, const char *name, const char *value) {
     return st;
 }
 
-static mnnh_status attr_i64(hid_t loc, const char *name, int64_t v) {
-    return attr_write(loc, name, H5T_NATIVE_INT64, 1, &v);
-}
-
-static mnnh_status attr_f64(hid_t loc, const char *name, double v) {
-    return attr_write(loc, name, H5T_NATIVE_DOUBLE, 1, &v);
-}
-
 static mnnh_status meta_write(hid_t f, const mnnh_dataset_meta *m) {
     uint64_t seed = m->seed;
     MNNH_TRY(attr_string(f, "equation", m->equation));
-    MNNH_TRY(attr_i64(f, "dim", m->dim));
-    MNNH_TRY(attr_i64(f, "N", m->N));
-    MNNH_TRY(attr_i64(f, "samples", m->samples));
-    MNNH_TRY(attr_i64(f, "first_sample", m->first_sample));
-    MNNH_TRY(attr_i64(f, "n_g", m->n_g));
-    MNNH_TRY(attr_i64(f, "n_e", m->n_e));
+    MNNH_TRY(mnnh_h5_attr_write_i64(f, "dim", m->dim));
+    MNNH_TRY(mnnh_h5_attr_write_i64(f, "N", m->N));
+    MNNH_TRY(mnnh_h5_attr_write_i64(f, "samples", m->samples));
+    MNNH_TRY(mnnh_h5_attr_write_i64(f, "first_sample", m->first_sample));
+    MNNH_TRY(mnnh_h5_attr_write_i64(f, "n_g", m->n_g));
+    MNNH_TRY(mnnh_h5_attr_write_i64(f, "n_e", m->n_e));
     MNNH_TRY(attr_write(f, "seed", H5T_NATIVE_UINT64, 1, &seed));
     MNNH_TRY(attr_write(f, "domain", H5T_NATIVE_DOUBLE, 2, m->domain));
     MNNH_TRY(attr_string(f, "boundary", "periodic"));
     /* Grid spacing and cell volume dx^dim: the density layer's sum(rho) dx^d = n_e. */
     double dx = (m->domain[1] - m->domain[0]) / m->N;
-    MNNH_TRY(attr_f64(f, "dx", dx));
-    MNNH_TRY(attr_f64(f, "cell_volume", m->dim == 1 ? dx : dx * dx));
-    MNNH_TRY(attr_f64(f, "tol", m->tol));
+    MNNH_TRY(mnnh_h5_attr_write_f64(f, "dx", dx));
+    MNNH_TRY(mnnh_h5_attr_write_f64(f, "cell_volume", m->dim == 1 ? dx : dx * dx));
+    MNNH_TRY(mnnh_h5_attr_write_f64(f, "tol", m->tol));
     MNNH_TRY(attr_string(f, "generator", m->generator));
     if (strcmp(m->equation, "ks") == 0) {
         MNNH_TRY(attr_string(f, "preset", m->preset));
-        MNNH_TRY(attr_f64(f, "sigma", m->sigma));
-        MNNH_TRY(attr_f64(f, "box", m->box));
-        MNNH_TRY(attr_f64(f, "separation", m->separation));
-        MNNH_TRY(attr_f64(f, "depth_min", m->depth_min));
-        MNNH_TRY(attr_f64(f, "depth_max", m->depth_max));
+        MNNH_TRY(mnnh_h5_attr_write_f64(f, "sigma", m->sigma));
+        MNNH_TRY(mnnh_h5_attr_write_f64(f, "box", m->box));
+        MNNH_TRY(mnnh_h5_attr_write_f64(f, "separation", m->separation));
+        MNNH_TRY(mnnh_h5_attr_write_f64(f, "depth_min", m->depth_min));
+        MNNH_TRY(mnnh_h5_attr_write_f64(f, "depth_max", m->depth_max));
     } else {
-        MNNH_TRY(attr_f64(f, "beta", m->beta));
-        MNNH_TRY(attr_f64(f, "rho_min", m->rho_min));
-        MNNH_TRY(attr_f64(f, "rho_max", m->rho_max));
-        MNNH_TRY(attr_f64(f, "T_min", m->T_min));
-        MNNH_TRY(attr_f64(f, "T_max", m->T_max));
+        MNNH_TRY(mnnh_h5_attr_write_f64(f, "beta", m->beta));
+        MNNH_TRY(mnnh_h5_attr_write_f64(f, "rho_min", m->rho_min));
+        MNNH_TRY(mnnh_h5_attr_write_f64(f, "rho_max", m->rho_max));
+        MNNH_TRY(mnnh_h5_attr_write_f64(f, "T_min", m->T_min));
+        MNNH_TRY(mnnh_h5_attr_write_f64(f, "T_max", m->T_max));
     }
     return MNNH_OK;
 }

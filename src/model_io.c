@@ -252,8 +252,8 @@ mnnh_status mnnh_h5_create_f32(hid_t loc, const char *name, int ndims, const hsi
 
 /* ---------------------------------------------------------------- attribute writers */
 
-static mnnh_status attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int n,
-                              const void *val) {
+mnnh_status mnnh_h5_attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int n,
+                               const void *val) {
     hsize_t dims = (hsize_t)n;
     hid_t space = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dims, NULL);
     if (space < 0) return h5_fail(MNNH_ERR_INTERNAL, "H5Screate failed");
@@ -270,12 +270,20 @@ static mnnh_status attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mt
 }
 
 static mnnh_status attr_write_int(hid_t loc, const char *name, int v) {
-    return attr_write(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT, 0, &v);
+    return mnnh_h5_attr_write(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT, 0, &v);
+}
+
+mnnh_status mnnh_h5_attr_write_i64(hid_t loc, const char *name, int64_t v) {
+    return mnnh_h5_attr_write(loc, name, H5T_NATIVE_INT64, H5T_NATIVE_INT64, 0, &v);
+}
+
+mnnh_status mnnh_h5_attr_write_f64(hid_t loc, const char *name, double v) {
+    return mnnh_h5_attr_write(loc, name, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE, 0, &v);
 }
 
 /* float32 in the file: the model computes in float32, so this is exact. */
 static mnnh_status attr_write_float(hid_t loc, const char *name, float v) {
-    return attr_write(loc, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0, &v);
+    return mnnh_h5_attr_write(loc, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0, &v);
 }
 
 /* Fixed-length, null-terminated ASCII. Not variable-length: those live in
@@ -288,7 +296,7 @@ mnnh_status mnnh_h5_attr_write_string(hid_t loc, const char *name, const char *s
         if (t >= 0) H5Tclose(t);
         return h5_fail(MNNH_ERR_INTERNAL, "cannot build the string type");
     }
-    mnnh_status st = attr_write(loc, name, t, t, 0, s);
+    mnnh_status st = mnnh_h5_attr_write(loc, name, t, t, 0, s);
     H5Tclose(t);
     return st;
 }
@@ -304,7 +312,7 @@ mnnh_status mnnh_model_write_attrs_h5(hid_t loc, const mnnh_arch *a, const mnnh_
     MNNH_TRY(attr_write_int(loc, "K", a->K));
     MNNH_TRY(mnnh_h5_attr_write_string(loc, "variant", mnnh_variant_name(a->variant)));
     MNNH_TRY(attr_write_int(loc, "nb_ad", a->nb_ad));
-    MNNH_TRY(attr_write(loc, "nb", H5T_STD_I32LE, H5T_NATIVE_INT, a->L - 1, nb));
+    MNNH_TRY(mnnh_h5_attr_write(loc, "nb", H5T_STD_I32LE, H5T_NATIVE_INT, a->L - 1, nb));
     if (!norm) return MNNH_OK;
     MNNH_TRY(attr_write_float(loc, "input_scale", norm->input_scale));
     MNNH_TRY(attr_write_float(loc, "input_shift", norm->input_shift));

@@ -40,6 +40,14 @@ mnnh_status mnnh_h5_atomic_open(mnnh_h5_atomic *a, const char *path);
 mnnh_status mnnh_h5_atomic_commit(mnnh_h5_atomic *a);
 void mnnh_h5_atomic_abort(mnnh_h5_atomic *a);
 
+/* Attribute writers shared by the model, dataset and checkpoint files:
+ * n values of memory type mtype stored as file type ftype (n = 0: a scalar);
+ * the message names the file and the attribute. */
+mnnh_status mnnh_h5_attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int n,
+                               const void *val);
+mnnh_status mnnh_h5_attr_write_i64(hid_t loc, const char *name, int64_t v);
+mnnh_status mnnh_h5_attr_write_f64(hid_t loc, const char *name, double v);
+
 /* Silence HDF5's own error stack printing (we report errors ourselves). */
 void mnnh_h5_quiet(void);
 
