@@ -272,6 +272,17 @@ DEF_CONV(8) DEF_CONV(9) DEF_CONV(10) DEF_CONV(11) DEF_CONV(12)
 DEF_CONV(13) DEF_CONV(14) DEF_CONV(15) DEF_CONV(16)
 #endif
 
+/* Output channels in near-equal chunks of at most COMAX, each run by the
+ * tile kernel fn[width] specialised for its width (shared by conv, pconv). */
+static void F(conv_chunks)(const conv_args *a, void (*const *fn)(const conv_args *, int)) {
+    int nch = (a->OC + COMAX - 1) / COMAX;
+    for (int c = 0, o0 = 0; c < nch; c++) {
+        int co = (a->OC * (c + 1)) / nch - (a->OC * c) / nch;
+        fn[co](a, o0);
+        o0 += co;
+    }
+}
+
 static void F(conv)(const conv_args *a) {
     static void (*const fn[])(const conv_args *, int) = {
         NULL, F(conv_1), F(conv_2), F(conv_3), F(conv_4), F(conv_5), F(conv_6), F(conv_7),
@@ -280,12 +291,7 @@ static void F(conv)(const conv_args *a) {
         F(conv_13), F(conv_14), F(conv_15), F(conv_16),
 #endif
     };
-    int nch = (a->OC + COMAX - 1) / COMAX;
-    for (int c = 0, o0 = 0; c < nch; c++) {
-        int co = (a->OC * (c + 1)) / nch - (a->OC * c) / nch;
-        fn[co](a, o0);
-        o0 += co;
-    }
+    F(conv_chunks)(a, fn);
 }
 
 /* ---- weight gradient tile ----
@@ -453,12 +459,7 @@ static void F(pconv)(const conv_args *a) {
         F(pconv_13), F(pconv_14), F(pconv_15), F(pconv_16),
 #endif
     };
-    int nch = (a->OC + COMAX - 1) / COMAX;
-    for (int c = 0, o0 = 0; c < nch; c++) {
-        int co = (a->OC * (c + 1)) / nch - (a->OC * c) / nch;
-        fn[co](a, o0);
-        o0 += co;
-    }
+    F(conv_chunks)(a, fn);
 }
 
 /* Weight gradient, position-vectorised: samples [blk0, blk1) of padded X
