@@ -58,6 +58,10 @@ while compgen -G "$MNNH_SLURM_DIR/spool/*[_.]$job.[0-9]*" >/dev/null; do
   ((SECONDS - t0 < 30)) || fail "the requeued job's old step is still on the node after 30 s: $(ls "$MNNH_SLURM_DIR/spool")"
   sleep 0.5
 done
+# slurmd refuses a batch credential issued in the same second as the job's
+# revocation ("Job credential revoked"): that is what Slurm's own ~121 s
+# delay avoids. Step into the next second before releasing the job.
+sleep 2
 note "job $job requeued ($(job_field "$job" JobState), reason $(job_field "$job" Reason)): releasing it now"
 scontrol update JobId="$job" StartTime=now
 
