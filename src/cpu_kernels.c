@@ -344,39 +344,55 @@ static inline void masked_copy(float *restrict d, const float *restrict x,
     for (int p = 0; p < n; p++) d[p] = m[p] > 0 ? x[p] : 0.0f;
 }
 
+/* The periodic halo of a padded row d[0..n+2nb) whose interior d[nb..nb+n)
+ * is set: d[u] = d[nb + (u - nb) mod n]. Without a division per element when
+ * nb <= n (every model shape): this runs once per sample and channel, where
+ * two integer divisions per halo element cost as much as the copy itself. */
+static inline void halo_row(float *d, int n, int nb) {
+    if (nb <= n) {
+        for (int u = 0; u < nb; u++) {
+            d[u] = d[u + n];
+            d[n + nb + u] = d[nb + u];
+        }
+        return;
+    }
+    for (int u = 0; u < nb; u++) d[u] = d[nb + wrapi(u - nb, n)];
+    for (int u = n + nb; u < n + 2 * nb; u++) d[u] = d[nb + wrapi(u - nb, n)];
+}
+
+/* The periodic halo of a padded sample Xp[C][Pp] whose interior is set. */
+static void halo_sample(const mnnh_geom *g, int C, float *Xp, size_t Pp) {
+    int n = g->n, nb = g->nb, Wp = n + 2 * nb;
+    for (int c = 0; c < C; c++) {
+        float *d = Xp + (size_t)c * Pp;
+        if (g->dim == 1) {
+            halo_row(d, n, nb);
+            continue;
+        }
+        for (int p1 = 0; p1 < n; p1++) halo_row(d + (size_t)(p1 + nb) * Wp, n, nb);
+        for (int u = 0; u < Wp; u++)
+            if (u < nb || u >= n + nb)
+                memcpy(d + (size_t)u * Wp, d + (size_t)(nb + wrapi(u - nb, n)) * Wp,
+                       sizeof(float) * Wp);
+    }
+}
+
 /* Xp[c][padded] = x[c][wrap] of one sample; with mask_out, the ReLU
  * derivative mask (mask_out > 0) is applied (a kernel layer's gradient). */
 static void pad_sample(const mnnh_geom *g, int C, const float *x, const float *mask_out,
                        float *Xp, size_t Pp) {
-    int n = g->n, nb = g->nb, Wp = n + 2 * nb;
+    int n = g->n, nb = g->nb, Wp = n + 2 * nb, rows = g->dim == 1 ? 1 : n;
     size_t P = mnnh_geom_positions(g);
-    for (int c = 0; c < C; c++) {
-        const float *xc = x + (size_t)c * P, *mc = mask_out ? mask_out + (size_t)c * P : NULL;
-        float *d = Xp + (size_t)c * Pp;
-        if (g->dim == 1) {
-            if (mc)
-                masked_copy(d + nb, xc, mc, n);
+    for (int c = 0; c < C; c++)
+        for (int p1 = 0; p1 < rows; p1++) {
+            size_t o = (size_t)c * P + (size_t)p1 * n;
+            float *row = Xp + (size_t)c * Pp + (g->dim == 1 ? 0 : (size_t)(p1 + nb) * Wp) + nb;
+            if (mask_out)
+                masked_copy(row, x + o, mask_out + o, n);
             else
-                memcpy(d + nb, xc, sizeof(float) * n);
-            for (int u = 0; u < nb; u++) d[u] = d[nb + wrapi(u - nb, n)];
-            for (int u = n + nb; u < Wp; u++) d[u] = d[nb + wrapi(u - nb, n)];
-        } else {
-            for (int p1 = 0; p1 < n; p1++) {
-                float *row = d + (size_t)(p1 + nb) * Wp;
-                const float *xr = xc + (size_t)p1 * n;
-                if (mc) {
-                    masked_copy(row + nb, xr, mc + (size_t)p1 * n, n);
-                } else {
-                    memcpy(row + nb, xr, sizeof(float) * n);
-                }
-                for (int u = 0; u < nb; u++) row[u] = row[nb + wrapi(u - nb, n)];
-                for (int u = n + nb; u < Wp; u++) row[u] = row[nb + wrapi(u - nb, n)];
-            }
-            for (int u = 0; u < Wp; u++)
-                if (u < nb || u >= n + nb)
-                    memcpy(d + (size_t)u * Wp, d + (size_t)(nb + wrapi(u - nb, n)) * Wp, sizeof(float) * Wp);
+                memcpy(row, x + o, sizeof(float) * n);
         }
-    }
+    halo_sample(g, C, Xp, Pp);
 }
 
 static mnnh_status kernel_fwd_pv(const simd_kernels *K, const mnnh_geom *g, int B,
@@ -1039,28 +1055,6 @@ static mnnh_status cpu_gather(mnnh_backend *be, const mnnh_geom *g, int B, const
                               float *out);
 static mnnh_status cpu_scatter_add(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
                                    float *u);
-
-/* The periodic halo of a padded sample Xp[C][Pp] whose interior is set. */
-static void halo_sample(const mnnh_geom *g, int C, float *Xp, size_t Pp) {
-    int n = g->n, nb = g->nb, Wp = n + 2 * nb;
-    for (int c = 0; c < C; c++) {
-        float *d = Xp + (size_t)c * Pp;
-        if (g->dim == 1) {
-            for (int u = 0; u < nb; u++) d[u] = d[nb + wrapi(u - nb, n)];
-            for (int u = n + nb; u < Wp; u++) d[u] = d[nb + wrapi(u - nb, n)];
-        } else {
-            for (int p1 = 0; p1 < n; p1++) {
-                float *row = d + (size_t)(p1 + nb) * Wp;
-                for (int u = 0; u < nb; u++) row[u] = row[nb + wrapi(u - nb, n)];
-                for (int u = n + nb; u < Wp; u++) row[u] = row[nb + wrapi(u - nb, n)];
-            }
-            for (int u = 0; u < Wp; u++)
-                if (u < nb || u >= n + nb)
-                    memcpy(d + (size_t)u * Wp, d + (size_t)(nb + wrapi(u - nb, n)) * Wp,
-                           sizeof(float) * Wp);
-        }
-    }
-}
 
 static mnnh_status cpu_adjacent_fwd(mnnh_backend *be, const mnnh_adjacent_params *ap, int B,
                                     const float *v, float *u, float *work0,
