@@ -332,15 +332,37 @@ static inline __attribute__((always_inline)) void F(dw_tile)(const dw_args *a, i
 }
 
 #define TB_OF(CO) ((DWACC / (CO)) >= 8 ? 8 : (DWACC / (CO)) < 1 ? 1 : DWACC / (CO))
+/* Taps in near-equal chunks of at most TB (T = 7, TB = 4: 4 + 3, not
+ * 4 + 1 + 1 + 1): a one-tap tile has too few accumulators to hide the FMA
+ * latency, and each chunk is one more pass over X and D. */
+#define TAP_CHUNKS(TB, CALL, CO)                                                          \
+    {                                                                                 \
+        int nch_ = (a->T + (TB) - 1) / (TB);                                          \
+        for (int c_ = 0; c_ < nch_; c_++) {                                           \
+            int t = a->T * c_ / nch_, tb = a->T * (c_ + 1) / nch_ - t;                \
+            switch (tb) {                                                             \
+            case 1: CALL(1, CO); break;                                                   \
+            case 2: if (2 <= (TB)) CALL(2, CO); break;                                    \
+            case 3: if (3 <= (TB)) CALL(3, CO); break;                                    \
+            case 4: if (4 <= (TB)) CALL(4, CO); break;                                    \
+            case 5: if (5 <= (TB)) CALL(5, CO); break;                                    \
+            case 6: if (6 <= (TB)) CALL(6, CO); break;                                    \
+            case 7: if (7 <= (TB)) CALL(7, CO); break;                                    \
+            default: if (8 <= (TB)) CALL(8, CO); break;                                   \
+            }                                                                         \
+        }                                                                             \
+    }
 #define DEF_DW(CO)                                                                    \
     static void F(dw_##CO)(const dw_args *a, int q0, int q1, int o0, float *dWp) {    \
         enum { TB = TB_OF(CO) };                                                      \
         for (int i = 0; i < a->CI; i++) {                                             \
-            int t = 0;                                                                \
-            for (; t + TB <= a->T; t += TB) F(dw_tile)(a, q0, q1, i, t, o0, dWp, CO, TB); \
-            for (; t < a->T; t++) F(dw_tile)(a, q0, q1, i, t, o0, dWp, CO, 1);        \
+            _Pragma("GCC diagnostic push")                                            \
+            _Pragma("GCC diagnostic ignored \"-Warray-bounds\"")                      \
+            TAP_CHUNKS(TB, DW_CALL, CO)                                                   \
+            _Pragma("GCC diagnostic pop")                                             \
         }                                                                             \
     }
+#define DW_CALL(k, CO) F(dw_tile)(a, q0, q1, i, t, o0, dWp, CO, k)
 DEF_DW(1) DEF_DW(2) DEF_DW(3) DEF_DW(4) DEF_DW(5) DEF_DW(6) DEF_DW(7) DEF_DW(8)
 
 /* dWp += the weight gradient over positions [q0, q1) and blocks [blk0, blk1). */
@@ -502,12 +524,9 @@ static inline __attribute__((always_inline)) void F(pdw_tile)(const dw_args *a, 
 #define DEF_PDW(CO)                                                                   \
     static void F(pdw_##CO)(const dw_args *a, int o0, float *dWp) {                   \
         enum { TB = TB_OF(CO) };                                                      \
-        for (int i = 0; i < a->CI; i++) {                                             \
-            int t = 0;                                                                \
-            for (; t + TB <= a->T; t += TB) F(pdw_tile)(a, i, t, o0, dWp, CO, TB);    \
-            for (; t < a->T; t++) F(pdw_tile)(a, i, t, o0, dWp, CO, 1);               \
-        }                                                                             \
+        for (int i = 0; i < a->CI; i++) TAP_CHUNKS(TB, PDW_CALL, CO)                      \
     }
+#define PDW_CALL(k, CO) F(pdw_tile)(a, i, t, o0, dWp, CO, k)
 DEF_PDW(1) DEF_PDW(2) DEF_PDW(3) DEF_PDW(4) DEF_PDW(5) DEF_PDW(6) DEF_PDW(7) DEF_PDW(8)
 
 /* dWp += weight gradient, db += bias gradient (cnn) over samples [blk0, blk1). */
@@ -547,4 +566,7 @@ static const simd_kernels F(kernels) = {
 #undef DEF_DW
 #undef DEF_PCONV
 #undef DEF_PDW
+#undef TAP_CHUNKS
+#undef DW_CALL
+#undef PDW_CALL
 #undef F

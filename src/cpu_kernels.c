@@ -128,7 +128,7 @@ typedef struct {
 #define ISA avx512
 #define VB 16
 #define ACC 24
-#define DWACC 20
+#define DWACC 24
 #define COMAX 16
 #include "cpu_conv_body.h"
 #undef ISA
