@@ -150,17 +150,14 @@ static void F(grad_to_block)(const float *out, const float *dout, int relu, int 
         int p = 0;
         if (P % VB == 0)
             for (; p < P; p += VB) {
-                vf r[VB], m[VB];
+                vf r[VB];
+                /* mask before the transpose: one transpose instead of two */
                 for (int l = 0; l < VB; l++) {
                     size_t o = l * sstride + (size_t)c * P + p;
                     r[l] = l < nv ? F(ldu)(dout + o) : (vf){0};
-                    m[l] = l < nv && relu ? F(ldu)(out + o) : (vf){0};
+                    if (l < nv && relu) r[l] = (vf)((vi)r[l] & (F(ldu)(out + o) > 0));
                 }
                 F(transpose)(r);
-                if (relu) {
-                    F(transpose)(m);
-                    for (int k = 0; k < VB; k++) r[k] = (vf)((vi)r[k] & (m[k] > 0));
-                }
                 for (int k = 0; k < VB; k++) STA(Dc + (size_t)(qb ? qb[p + k] : p + k) * VB, r[k]);
             }
         for (; p < P; p++) {
@@ -377,6 +374,83 @@ static void F(dw)(const dw_args *a, int q0, int q1, float *dWp) {
     }
 }
 
+/* ---- weight gradient into lane-wise sums kept in memory (cnn) ----
+ * accv[(i T + t) OC + o][lane] += sum over blocks [blk0, blk1) and positions
+ * [q0, q1) of D[o][qbd[q]] * X[i][qb[q] + toff[t]]. The sums stay vectors
+ * between calls, so a backward can run one block at a time with that
+ * block's X and D hot in cache and reduce the lanes once at the end
+ * (hsum_add). Per lane, the order of the additions is the one of dw over
+ * the same blocks, so the result has the same bits. */
+static inline __attribute__((always_inline)) void F(dwv_tile)(const dw_args *a, int q0, int q1,
+                                                              int i, int t0, int o0, float *accv,
+                                                              const int CO, const int TB) {
+    vf acc[8][8];
+    float *base = accv + (((size_t)i * a->T + t0) * a->OC + o0) * VB;
+#pragma GCC unroll 8
+    for (int k = 0; k < TB; k++)
+#pragma GCC unroll 8
+        for (int o = 0; o < CO; o++) acc[k][o] = LDA(base + ((size_t)k * a->OC + o) * VB);
+    int tk[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < TB; k++) tk[k] = a->toff[t0 + k];
+    for (int blk = a->blk0; blk < a->blk1; blk++) {
+        const float *Xi = a->X + (size_t)blk * a->xstride + (size_t)i * a->Pp * VB;
+        const float *Db = a->D + (size_t)blk * a->dstride + (size_t)o0 * a->Ppd * VB;
+        for (int q = q0; q < q1; q++) {
+            int qq = a->qb[q], qd = a->qbd[q];
+            vf d[8];
+#pragma GCC unroll 8
+            for (int o = 0; o < CO; o++) d[o] = LDA(Db + ((size_t)o * a->Ppd + qd) * VB);
+#pragma GCC unroll 8
+            for (int k = 0; k < TB; k++) {
+                vf x = LDA(Xi + (ptrdiff_t)(qq + tk[k]) * VB);
+#pragma GCC unroll 8
+                for (int o = 0; o < CO; o++) acc[k][o] += d[o] * x;
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < TB; k++)
+#pragma GCC unroll 8
+        for (int o = 0; o < CO; o++) STA(base + ((size_t)k * a->OC + o) * VB, acc[k][o]);
+}
+
+#define DEF_DWV(CO)                                                                   \
+    static void F(dwv_##CO)(const dw_args *a, int q0, int q1, int o0, float *accv) {  \
+        enum { TB = TB_OF(CO) };                                                      \
+        for (int i = 0; i < a->CI; i++) TAP_CHUNKS(TB, DWV_CALL, CO)                  \
+    }
+#define DWV_CALL(k, CO) F(dwv_tile)(a, q0, q1, i, t, o0, accv, CO, k)
+DEF_DWV(1) DEF_DWV(2) DEF_DWV(3) DEF_DWV(4) DEF_DWV(5) DEF_DWV(6) DEF_DWV(7) DEF_DWV(8)
+
+static void F(dwv)(const dw_args *a, int q0, int q1, float *accv) {
+    static void (*const fn[])(const dw_args *, int, int, int, float *) = {
+        NULL, F(dwv_1), F(dwv_2), F(dwv_3), F(dwv_4), F(dwv_5), F(dwv_6), F(dwv_7), F(dwv_8)};
+    int nch = (a->OC + 7) / 8;
+    for (int c = 0, o0 = 0; c < nch; c++) {
+        int co = (a->OC * (c + 1)) / nch - (a->OC * c) / nch;
+        fn[co](a, q0, q1, o0, accv);
+        o0 += co;
+    }
+}
+
+/* accb[o][lane] += sum over blocks and positions [q0, q1) of D[o][qbd[q]]
+ * (the cnn bias gradient as lane sums; same order as db). */
+static void F(dbv)(const dw_args *a, int q0, int q1, float *accb) {
+    for (int o = 0; o < a->OC; o++) {
+        vf s = LDA(accb + (size_t)o * VB);
+        for (int blk = a->blk0; blk < a->blk1; blk++)
+            for (int q = q0; q < q1; q++)
+                s += LDA(a->D + (size_t)blk * a->dstride + ((size_t)o * a->Ppd + a->qbd[q]) * VB);
+        STA(accb + (size_t)o * VB, s);
+    }
+}
+
+/* dst[k] += the lane sum of acc[k], k < n. */
+static void F(hsum_add)(const float *acc, size_t n, float *dst) {
+    for (size_t k = 0; k < n; k++) dst[k] += F(hsum)(LDA(acc + k * VB));
+}
+
 /* db[(q) OC + o] += sum over blocks, positions, lanes of D[o][qb[q]] (per
  * position when lc, else summed into db[o]). */
 static void F(db)(const dw_args *a, int q0, int q1, int lc, float *db) {
@@ -554,6 +628,7 @@ static const simd_kernels F(kernels) = {
     .to_block = F(to_block), .grad_to_block = F(grad_to_block), .from_block = F(from_block),
     .conv = F(conv), .dw = F(dw), .db = F(db), .dbx = F(dbx),
     .pconv = F(pconv), .pdw = F(pdw),
+    .dwv = F(dwv), .dbv = F(dbv), .hsum_add = F(hsum_add),
 };
 
 #undef vf
@@ -566,6 +641,8 @@ static const simd_kernels F(kernels) = {
 #undef DEF_DW
 #undef DEF_PCONV
 #undef DEF_PDW
+#undef DEF_DWV
+#undef DWV_CALL
 #undef TAP_CHUNKS
 #undef DW_CALL
 #undef PDW_CALL

@@ -116,6 +116,10 @@ typedef struct {
     void (*dbx)(const dw_args *a, int q0, int q1, int lc, float *db);
     void (*pconv)(const conv_args *a);
     void (*pdw)(const dw_args *a, float *dWp, float *db);
+    /* lane-wise weight / bias gradient sums (cnn, block by block), reduced by hsum_add */
+    void (*dwv)(const dw_args *a, int q0, int q1, float *accv);
+    void (*dbv)(const dw_args *a, int q0, int q1, float *accb);
+    void (*hsum_add)(const float *acc, size_t n, float *dst);
 } simd_kernels;
 
 #define CK_STR_(x) #x
@@ -609,6 +613,81 @@ static void dw_phase(const simd_kernels *K, dw_args d, int lc, int P, int nblk, 
 
 static size_t part_stride(size_t floats) { return (floats + 15) & ~(size_t)15; }
 
+/* cnn backward, batch-vectorised, one block at a time: each thread
+ * transposes a block's input and masked output gradient into its own
+ * scratch, runs the input gradient and adds the block to lane-wise
+ * weight / bias gradient sums while the block is still in L1/L2 (instead of
+ * all blocks first and one pass over every block per weight tile), then
+ * reduces its lanes into its partial; the partials are added in thread
+ * order. Same per-lane order as the whole-batch dw: same bits. */
+static mnnh_status kernel_bwd_blocks(const simd_kernels *K, const mnnh_geom *g, int B,
+                                     const float *in, const float *W, const float *out,
+                                     const float *dout, float *din, float *dW, float *db) {
+    const int VBk = K->vb, CI = g->cin, OC = g->cout, Ti = (int)mnnh_geom_taps(g);
+    const size_t P = mnnh_geom_positions(g), wper = (size_t)CI * Ti * OC;
+    const int nblk = (B + VBk - 1) / VBk, nt = nthreads_for(nblk);
+    const int Wp1 = g->n + 2 * g->nb;
+    const size_t Pp = g->dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
+    const size_t xs = (size_t)CI * Pp * VBk, ds = (size_t)OC * Pp * VBk;
+    const size_t dxs = (size_t)CI * P * VBk, part_floats = part_stride(wper + OC);
+    size_t off = 0;
+    size_t o_geo = take(&off, kgeo_bytes(g, 0));
+    size_t o_wb = take(&off, wper * sizeof(float));
+    size_t o_part = take(&off, (size_t)nt * part_floats * sizeof(float));
+    size_t o_th = take(&off, 0);
+    size_t per_thread = 0;
+    size_t t_x = take(&per_thread, xs * sizeof(float)), t_d = take(&per_thread, ds * sizeof(float));
+    size_t t_dx = take(&per_thread, din ? dxs * sizeof(float) : 0);
+    size_t t_acc = take(&per_thread, (wper + OC) * VBk * sizeof(float));
+    off += per_thread * nt;
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    kgeo kg;
+    kgeo_build(g, mem + o_geo, 0, &kg);
+    float *Wb = (float *)(mem + o_wb), *parts = (float *)(mem + o_part);
+    /* transposed-convolution weights Wb[co][t][ci] = W[co][ci][t] (a few hundred floats) */
+    for (int co = 0; co < OC; co++)
+        for (int ci = 0; ci < CI; ci++)
+            for (int tt = 0; tt < Ti; tt++)
+                Wb[((size_t)co * Ti + tt) * CI + ci] = W[((size_t)co * CI + ci) * Ti + tt];
+#pragma omp parallel num_threads(nt)
+    {
+        int t = thread_id(), lo, hi;
+        part(nblk, t, nt, &lo, &hi);
+        char *th = mem + o_th + per_thread * t;
+        float *X = (float *)(th + t_x), *D = (float *)(th + t_d), *DX = (float *)(th + t_dx);
+        float *accv = (float *)(th + t_acc), *accb = accv + wper * VBk;
+        memset(accv, 0, (wper + OC) * VBk * sizeof(float));
+        conv_args a = {D, Wb, NULL, DX, kg.qb, kg.toffb, NULL, (int)P, Ti, OC, (int)Pp, CI, 0,
+                       NULL, NULL};
+        dw_args d = {X, D, xs, ds, kg.qb, kg.toff, 0, 1, CI, OC, Ti, (int)Pp, kg.qb, (int)Pp, 0};
+        for (int blk = lo; blk < hi; blk++) {
+            int b0 = blk * VBk, nv = B - b0 < VBk ? B - b0 : VBk;
+            K->to_block(in + (size_t)b0 * CI * P, nv, CI, (int)P, kg.qb, (int)Pp, kg.halo,
+                        kg.nhalo, X);
+            K->grad_to_block(out + (size_t)b0 * OC * P, dout + (size_t)b0 * OC * P, g->relu, nv,
+                             OC, (int)P, kg.qb, (int)Pp, kg.halo, kg.nhalo, D);
+            if (din) {
+                K->conv(&a);
+                K->from_block(DX, nv, CI, (int)P, din + (size_t)b0 * CI * P, 0);
+            }
+            K->dwv(&d, 0, (int)P, accv);
+            K->dbv(&d, 0, (int)P, accb);
+        }
+        float *mine = parts + (size_t)t * part_floats;
+        memset(mine, 0, (wper + OC) * sizeof(float));
+        K->hsum_add(accv, wper + OC, mine);
+#pragma omp barrier
+#pragma omp master
+        for (int th2 = 0; th2 < nt; th2++) {
+            const float *pt = parts + (size_t)th2 * part_floats;
+            add_packed(dW, pt, (size_t)CI * Ti, OC, 1);
+            for (int o = 0; o < OC; o++) db[o] += pt[wper + o];
+        }
+    }
+    return MNNH_OK;
+}
+
 static mnnh_status cpu_kernel_bwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
                                   const float *W, const float *out, const float *dout,
                                   float *din, float *dW, float *db) {
@@ -616,6 +695,7 @@ static mnnh_status cpu_kernel_bwd(mnnh_backend *be, const mnnh_geom *g, int B, c
     const simd_kernels *K = kern();
     if (!g->local && g->n % K->vb == 0 && (pv_mask() & 2))
         return kernel_bwd_pv(K, g, B, in, W, out, dout, din, dW, db);
+    if (!g->local) return kernel_bwd_blocks(K, g, B, in, W, out, dout, din, dW, db);
     const int VBk = K->vb, CI = g->cin, OC = g->cout, lc = g->local;
     kgeo kg;
     const size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g);
