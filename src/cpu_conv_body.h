@@ -113,6 +113,22 @@ static inline __attribute__((always_inline)) void F(transpose)(vf *r) {
 }
 #undef CK_TSTAGE
 
+/* ---- d[0..n) = x (masked by m > 0 when m is set): the interior of a padded
+ * row in the position-vectorised paths, in vectors (the generic copy in
+ * cpu_kernels.c is SSE2 at best) ---- */
+static void F(copy_row)(float *restrict d, const float *restrict x, const float *restrict m,
+                        int n) {
+    int p = 0;
+    if (m)
+        for (; p + VB <= n; p += VB) {
+            vf v = F(ldu)(x + p);
+            F(stu)(d + p, (vf)((vi)v & (F(ldu)(m + p) > 0)));
+        }
+    else
+        for (; p + VB <= n; p += VB) F(stu)(d + p, F(ldu)(x + p));
+    for (; p < n; p++) d[p] = m && !(m[p] > 0) ? 0.0f : x[p];
+}
+
 /* ---- layout changes between [B][C][P] and a block's [C][padded P][VB] ---- */
 
 /* X[c][qb[p]][lane] = in[b0 + lane][c][p] for lanes < nv (zeros above), then
@@ -623,12 +639,143 @@ static void F(pdw)(const dw_args *a, float *dWp, float *db) {
     }
 }
 
+/* ================= lc backward, position-vectorised =================
+ * Input gradient: din[s][i][lanes of q] = sum_o sum_t Wd[o][t][i][lanes]
+ * D[s][o][qoff[q] + toffb[t] + lane] for CO inputs i0.. and NS samples s0..
+ * (both compile-time: NS x CO accumulators in registers). */
+static inline __attribute__((always_inline)) void F(lpv_din_tile)(const lpv_args *a, int s0, int q,
+                                                                  int i0, const int CO,
+                                                                  const int NS) {
+    vf acc[4][8];
+#pragma GCC unroll 4
+    for (int s = 0; s < NS; s++)
+#pragma GCC unroll 8
+        for (int i = 0; i < CO; i++) acc[s][i] = (vf){0};
+    const float *Ds = a->D + (size_t)s0 * a->dss + a->qoff[q];
+    const float *Wq = a->Wd + (size_t)i0 * a->P + (size_t)q * VB;
+    for (int o = 0; o < a->OC; o++)
+        for (int t = 0; t < a->T; t++) {
+            vf dv[4];
+            const float *Dt = Ds + (size_t)o * a->Pp + a->toffb[t];
+#pragma GCC unroll 4
+            for (int s = 0; s < NS; s++) dv[s] = F(ldu)(Dt + (size_t)s * a->dss);
+            const float *w = Wq + ((size_t)o * a->T + t) * a->CI * a->P;
+#pragma GCC unroll 8
+            for (int i = 0; i < CO; i++) {
+                vf wv = LDA(w + (size_t)i * a->P);
+#pragma GCC unroll 4
+                for (int s = 0; s < NS; s++) acc[s][i] += wv * dv[s];
+            }
+        }
+#pragma GCC unroll 4
+    for (int s = 0; s < NS; s++)
+#pragma GCC unroll 8
+        for (int i = 0; i < CO; i++)
+            F(stu)(a->din + (size_t)(s0 + s) * a->dinss + (size_t)(i0 + i) * a->P + (size_t)q * VB,
+                   acc[s][i]);
+}
+
+#define NS_OF(CO) ((ACC / (CO)) >= 4 ? 4 : (ACC / (CO)) < 1 ? 1 : ACC / (CO))
+#define DEF_LDIN(CO)                                                                  \
+    static void F(lpv_din_##CO)(const lpv_args *a, int i0) {                          \
+        enum { NS = NS_OF(CO) };                                                      \
+        for (int q = 0; q < a->nvec; q++) {                                           \
+            int s = 0;                                                                \
+            for (; s + NS <= a->ns; s += NS) F(lpv_din_tile)(a, s, q, i0, CO, NS);    \
+            for (; s < a->ns; s++) F(lpv_din_tile)(a, s, q, i0, CO, 1);               \
+        }                                                                             \
+    }
+DEF_LDIN(1) DEF_LDIN(2) DEF_LDIN(3) DEF_LDIN(4) DEF_LDIN(5) DEF_LDIN(6) DEF_LDIN(7) DEF_LDIN(8)
+
+/* Weight gradient: dWt[o][i][t][lanes of q] += sum_s D[s][o][qoff[q] + ctr + lane]
+ * X[s][i][qoff[q] + toff[t] + lane] for CO channels o0.. and TB taps t0... */
+static inline __attribute__((always_inline)) void F(lpv_dw_tile)(const lpv_args *a, int q, int i,
+                                                                 int t0, int o0, const int CO,
+                                                                 const int TB) {
+    vf acc[8][8];
+    const size_t P = (size_t)a->P, T = (size_t)a->T;
+    float *base = a->dWt + (((size_t)o0 * a->CI + i) * T + t0) * P + (size_t)q * VB;
+#pragma GCC unroll 8
+    for (int o = 0; o < CO; o++)
+#pragma GCC unroll 8
+        for (int k = 0; k < TB; k++) acc[o][k] = LDA(base + ((size_t)o * a->CI * T + k) * P);
+    int tk[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < TB; k++) tk[k] = a->toff[t0 + k];
+    const float *Xq = a->X + (size_t)i * a->Pp + a->qoff[q];
+    const float *Dq = a->D + (size_t)o0 * a->Pp + a->qoff[q] + a->ctr;
+    for (int s = 0; s < a->ns; s++) {
+        /* TB tap vectors in registers, one gradient vector at a time
+         * (TB + 1 live operands besides the accumulators) */
+        vf x[8];
+#pragma GCC unroll 8
+        for (int k = 0; k < TB; k++) x[k] = F(ldu)(Xq + (size_t)s * a->xss + tk[k]);
+#pragma GCC unroll 8
+        for (int o = 0; o < CO; o++) {
+            vf d = F(ldu)(Dq + (size_t)s * a->dss + (size_t)o * a->Pp);
+            /* keep d in a register: GCC otherwise folds this unaligned load
+             * into each of the TB multiply-adds (TB loads instead of one) */
+            __asm__("" : "+x"(d));
+#pragma GCC unroll 8
+            for (int k = 0; k < TB; k++) acc[o][k] += d * x[k];
+        }
+    }
+#pragma GCC unroll 8
+    for (int o = 0; o < CO; o++)
+#pragma GCC unroll 8
+        for (int k = 0; k < TB; k++) STA(base + ((size_t)o * a->CI * T + k) * P, acc[o][k]);
+}
+
+/* (fewer taps per tile than dw: the operands here are unaligned loads, and
+ * with 6 x 4 accumulators GCC folded them into every multiply-add) */
+#define LTB_OF(CO) ((DWACC - (CO)) / (CO) >= 8 ? 8 : (DWACC - (CO)) / (CO) < 1 ? 1 : (DWACC - (CO)) / (CO))
+#define DEF_LDW(CO)                                                                   \
+    static void F(lpv_dw_##CO)(const lpv_args *a, int o0) {                           \
+        enum { TB = TB_OF(CO) };                                                      \
+        for (int q = 0; q < a->nvec; q++)                                             \
+            for (int i = 0; i < a->CI; i++) TAP_CHUNKS(TB, LDW_CALL, CO)              \
+    }
+#define LDW_CALL(k, CO) F(lpv_dw_tile)(a, q, i, t, o0, CO, k)
+DEF_LDW(1) DEF_LDW(2) DEF_LDW(3) DEF_LDW(4) DEF_LDW(5) DEF_LDW(6) DEF_LDW(7) DEF_LDW(8)
+
+/* The group's input gradient (when din), weight and bias gradient lane sums. */
+static void F(lpv_bwd)(const lpv_args *a) {
+    static void (*const fin[])(const lpv_args *, int) = {
+        NULL, F(lpv_din_1), F(lpv_din_2), F(lpv_din_3), F(lpv_din_4), F(lpv_din_5),
+        F(lpv_din_6), F(lpv_din_7), F(lpv_din_8)};
+    static void (*const fw[])(const lpv_args *, int) = {
+        NULL, F(lpv_dw_1), F(lpv_dw_2), F(lpv_dw_3), F(lpv_dw_4), F(lpv_dw_5),
+        F(lpv_dw_6), F(lpv_dw_7), F(lpv_dw_8)};
+    if (a->din) {
+        int nch = (a->CI + 7) / 8;
+        for (int c = 0, i0 = 0; c < nch; c++) {
+            int ci = (a->CI * (c + 1)) / nch - (a->CI * c) / nch;
+            fin[ci](a, i0);
+            i0 += ci;
+        }
+    }
+    int nch = (a->OC + 7) / 8;
+    for (int c = 0, o0 = 0; c < nch; c++) {
+        int co = (a->OC * (c + 1)) / nch - (a->OC * c) / nch;
+        fw[co](a, o0);
+        o0 += co;
+    }
+    for (int o = 0; o < a->OC; o++)
+        for (int q = 0; q < a->nvec; q++) {
+            float *bq = a->dbt + (size_t)o * a->P + (size_t)q * VB;
+            vf sacc = LDA(bq);
+            const float *Dq = a->D + (size_t)o * a->Pp + a->qoff[q] + a->ctr;
+            for (int s = 0; s < a->ns; s++) sacc += F(ldu)(Dq + (size_t)s * a->dss);
+            STA(bq, sacc);
+        }
+}
+
 static const simd_kernels F(kernels) = {
-    .name = CK_STR(ISA), .vb = VB,
+    .name = CK_STR(ISA), .vb = VB, .copy_row = F(copy_row),
     .to_block = F(to_block), .grad_to_block = F(grad_to_block), .from_block = F(from_block),
     .conv = F(conv), .dw = F(dw), .db = F(db), .dbx = F(dbx),
     .pconv = F(pconv), .pdw = F(pdw),
-    .dwv = F(dwv), .dbv = F(dbv), .hsum_add = F(hsum_add),
+    .dwv = F(dwv), .dbv = F(dbv), .hsum_add = F(hsum_add), .lpv_bwd = F(lpv_bwd),
 };
 
 #undef vf
@@ -642,6 +789,11 @@ static const simd_kernels F(kernels) = {
 #undef DEF_PCONV
 #undef DEF_PDW
 #undef DEF_DWV
+#undef DEF_LDIN
+#undef DEF_LDW
+#undef LTB_OF
+#undef LDW_CALL
+#undef NS_OF
 #undef DWV_CALL
 #undef TAP_CHUNKS
 #undef DW_CALL

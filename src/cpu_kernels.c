@@ -102,9 +102,25 @@ typedef struct {
     int nvec;                 /* position-vectorised path: vectors per channel */
 } dw_args;
 
+/* Position-vectorised lc backward over a group of ns samples (padded, each
+ * vector holds VB consecutive positions, one position per lane, so each lane
+ * has its own weights and its own weight-gradient sums: no lane reduction). */
+typedef struct {
+    const float *X, *D;       /* padded [s][CI][Pp], masked padded [s][OC][Pp] */
+    size_t xss, dss;          /* floats per sample */
+    int ns, nvec, T, CI, OC, Pp, P, ctr;
+    const int *qoff, *toff, *toffb; /* as pgeo */
+    const float *Wd;          /* [OC][T][CI][P]: weight of (o, t) feeding lane p's input i */
+    float *din;               /* [s][CI][P] (NULL: no input gradient) */
+    size_t dinss;
+    float *dWt;               /* [OC][CI][T][P] lane sums */
+    float *dbt;               /* [OC][P] lane sums */
+} lpv_args;
+
 typedef struct {
     const char *name;
     int vb;
+    void (*copy_row)(float *restrict d, const float *restrict x, const float *restrict m, int n);
     void (*to_block)(const float *in, int nv, int C, int P, const int *qb, int Pp,
                      const int *halo, int nhalo, float *X);
     void (*grad_to_block)(const float *out, const float *dout, int relu, int nv, int C, int P,
@@ -120,6 +136,7 @@ typedef struct {
     void (*dwv)(const dw_args *a, int q0, int q1, float *accv);
     void (*dbv)(const dw_args *a, int q0, int q1, float *accb);
     void (*hsum_add)(const float *acc, size_t n, float *dst);
+    void (*lpv_bwd)(const lpv_args *a);
 } simd_kernels;
 
 #define CK_STR_(x) #x
@@ -343,19 +360,6 @@ static void pgeo_build(const mnnh_geom *g, int VBk, char *mem, pgeo *k) {
     for (int t = 0; t < k->T; t++) k->toffb[t] = k->toff[k->T - 1 - t];
 }
 
-/* d = m > 0 ? x : 0, as a bit mask: the branch form is not vectorised and
- * mispredicts on ReLU masks (it was a third of the position-vectorised
- * backward). */
-static inline void masked_copy(float *restrict d, const float *restrict x,
-                               const float *restrict m, int n) {
-    for (int p = 0; p < n; p++) {
-        uint32_t xb;
-        memcpy(&xb, x + p, sizeof xb);
-        xb &= -(uint32_t)(m[p] > 0);
-        memcpy(d + p, &xb, sizeof xb);
-    }
-}
-
 /* The periodic halo of a padded row d[0..n+2nb) whose interior d[nb..nb+n)
  * is set: d[u] = d[nb + (u - nb) mod n]. Without a division per element when
  * nb <= n (every model shape): this runs once per sample and channel, where
@@ -389,22 +393,44 @@ static void halo_sample(const mnnh_geom *g, int C, float *Xp, size_t Pp) {
     }
 }
 
+/* d[0..n+2nb) = the padded row of x[0..n) (periodic), masked by m > 0 when
+ * m is set. The halo is read from x, not from d: reading d right after the
+ * vector stores of the interior stalls on store forwarding. */
+static inline void pad_row(const simd_kernels *K, float *restrict d, const float *restrict x,
+                           const float *restrict m, int n, int nb) {
+    K->copy_row(d + nb, x, m, n);
+    if (nb > n) {
+        halo_row(d, n, nb);
+        return;
+    }
+    for (int u = 0; u < nb; u++) {
+        const float *xl = x + n - nb + u, *ml = m ? m + n - nb + u : NULL;
+        d[u] = ml && !(*ml > 0) ? 0.0f : *xl;
+        d[n + nb + u] = m && !(m[u] > 0) ? 0.0f : x[u];
+    }
+}
+
 /* Xp[c][padded] = x[c][wrap] of one sample; with mask_out, the ReLU
  * derivative mask (mask_out > 0) is applied (a kernel layer's gradient). */
-static void pad_sample(const mnnh_geom *g, int C, const float *x, const float *mask_out,
-                       float *Xp, size_t Pp) {
-    int n = g->n, nb = g->nb, Wp = n + 2 * nb, rows = g->dim == 1 ? 1 : n;
+static void pad_sample(const simd_kernels *K, const mnnh_geom *g, int C, const float *x,
+                       const float *mask_out, float *Xp, size_t Pp) {
+    int n = g->n, nb = g->nb, Wp = n + 2 * nb;
     size_t P = mnnh_geom_positions(g);
-    for (int c = 0; c < C; c++)
-        for (int p1 = 0; p1 < rows; p1++) {
-            size_t o = (size_t)c * P + (size_t)p1 * n;
-            float *row = Xp + (size_t)c * Pp + (g->dim == 1 ? 0 : (size_t)(p1 + nb) * Wp) + nb;
-            if (mask_out)
-                masked_copy(row, x + o, mask_out + o, n);
-            else
-                memcpy(row, x + o, sizeof(float) * n);
+    for (int c = 0; c < C; c++) {
+        size_t o = (size_t)c * P;
+        if (g->dim == 1) {
+            pad_row(K, Xp + (size_t)c * Pp, x + o, mask_out ? mask_out + o : NULL, n, nb);
+            continue;
         }
-    halo_sample(g, C, Xp, Pp);
+        float *d = Xp + (size_t)c * Pp;
+        for (int p1 = 0; p1 < n; p1++)
+            pad_row(K, d + (size_t)(p1 + nb) * Wp, x + o + (size_t)p1 * n,
+                    mask_out ? mask_out + o + (size_t)p1 * n : NULL, n, nb);
+        for (int u = 0; u < Wp; u++)
+            if (u < nb || u >= n + nb)
+                memcpy(d + (size_t)u * Wp, d + (size_t)(nb + wrapi(u - nb, n)) * Wp,
+                       sizeof(float) * Wp);
+    }
 }
 
 static mnnh_status kernel_fwd_pv(const simd_kernels *K, const mnnh_geom *g, int B,
@@ -433,7 +459,7 @@ static mnnh_status kernel_fwd_pv(const simd_kernels *K, const mnnh_geom *g, int 
         conv_args a = {Xp, Wpk, b, NULL, pg.qoff, pg.toff, NULL, (int)P, (int)T, CI, (int)Pp, OC,
                        g->relu, NULL, NULL};
         for (int bi = lo; bi < hi; bi++) {
-            pad_sample(g, CI, in + (size_t)bi * CI * P, NULL, Xp, Pp);
+            pad_sample(K, g, CI, in + (size_t)bi * CI * P, NULL, Xp, Pp);
             a.Y = out + (size_t)bi * OC * P;
             K->pconv(&a);
         }
@@ -470,8 +496,8 @@ static mnnh_status kernel_bwd_pv(const simd_kernels *K, const mnnh_geom *g, int 
         int t = thread_id();
 #pragma omp for schedule(static)
         for (int bi = 0; bi < B; bi++) {
-            pad_sample(g, CI, in + (size_t)bi * CI * P, NULL, Xall + (size_t)bi * CI * Pp, Pp);
-            pad_sample(g, OC, dout + (size_t)bi * OC * P, g->relu ? out + (size_t)bi * OC * P : NULL,
+            pad_sample(K, g, CI, in + (size_t)bi * CI * P, NULL, Xall + (size_t)bi * CI * Pp, Pp);
+            pad_sample(K, g, OC, dout + (size_t)bi * OC * P, g->relu ? out + (size_t)bi * OC * P : NULL,
                        Dall + (size_t)bi * OC * Pp, Pp);
         }
         if (din) {
@@ -688,6 +714,98 @@ static mnnh_status kernel_bwd_blocks(const simd_kernels *K, const mnnh_geom *g, 
     return MNNH_OK;
 }
 
+/* lc backward, position-vectorised (n a multiple of the vector width): each
+ * thread takes a static slice of the samples, pads them in groups of
+ * LPV_GROUP (input and masked output gradient, [C][Pp] each, in L1), and
+ * for each group runs the input gradient (per-lane weights Wd, packed once
+ * per call) and adds the weight and bias gradients to lane sums that are
+ * already per position, so no lane reduction is needed (the batch-vectorised
+ * path reduces 16 lanes per weight: for lc that is one reduction per weight
+ * and position, as many as the multiply-adds). The per-thread sums are added
+ * in thread order: results depend only on the thread count. */
+#define LPV_GROUP 8
+static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int B,
+                                  const float *in, const float *W, const float *out,
+                                  const float *dout, float *din, float *dW, float *db) {
+    const int VBk = K->vb, CI = g->cin, OC = g->cout, Ti = (int)mnnh_geom_taps(g);
+    const size_t P = mnnh_geom_positions(g), wper = (size_t)CI * Ti * OC;
+    const int nt = nthreads_for(B), Wp1 = g->n + 2 * g->nb;
+    const size_t Pp = g->dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
+    size_t off = 0;
+    size_t o_pg = take(&off, pgeo_bytes(g, VBk));
+    size_t o_kg = take(&off, kgeo_bytes(g, 1));
+    size_t o_wd = take(&off, din ? P * wper * sizeof(float) : 0);
+    size_t o_th = take(&off, 0), per_thread = 0;
+    size_t t_x = take(&per_thread, (size_t)LPV_GROUP * CI * Pp * sizeof(float));
+    size_t t_d = take(&per_thread, (size_t)LPV_GROUP * OC * Pp * sizeof(float));
+    size_t t_w = take(&per_thread, (wper + OC) * P * sizeof(float));
+    off += per_thread * nt;
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    pgeo pg;
+    pgeo_build(g, VBk, mem + o_pg, &pg);
+    kgeo kg;
+    kgeo_build(g, mem + o_kg, 1, &kg);
+    float *Wd = (float *)(mem + o_wd);
+#pragma omp parallel num_threads(nt)
+    {
+        if (din) {
+            /* Wd[o][t][i][p] = W[srcpos(p, t)][o][i][t]: the weight through
+             * which output position srcpos(p, t) read input p at tap t; in
+             * blocks of 16 positions (their source rows stay in L1) */
+#pragma omp for schedule(static)
+            for (long p0 = 0; p0 < (long)P; p0 += 16)
+                for (int r = 0; r < OC * Ti * CI; r++) {
+                    int o = r / (Ti * CI), tt = r / CI % Ti, i = r % CI;
+                    size_t wk = ((size_t)o * CI + i) * Ti + tt;
+                    for (size_t p = (size_t)p0; p < (size_t)p0 + 16 && p < P; p++)
+                        Wd[(size_t)r * P + p] = W[(size_t)kg.srcpos[p * Ti + tt] * wper + wk];
+                }
+        }
+        int t = thread_id(), lo, hi;
+        part(B, t, nt, &lo, &hi);
+        char *th = mem + o_th + per_thread * t;
+        float *X = (float *)(th + t_x), *D = (float *)(th + t_d), *dWt = (float *)(th + t_w);
+        memset(dWt, 0, (wper + OC) * P * sizeof(float));
+        lpv_args a = {X, D, (size_t)CI * Pp, (size_t)OC * Pp, 0, pg.nvec, Ti, CI, OC, (int)Pp,
+                      (int)P, pg.ctr, pg.qoff, pg.toff, pg.toffb, Wd, NULL, (size_t)CI * P,
+                      dWt, dWt + wper * P};
+        for (int b0 = lo; b0 < hi; b0 += LPV_GROUP) {
+            int ns = hi - b0 < LPV_GROUP ? hi - b0 : LPV_GROUP;
+            for (int s = 0; s < ns; s++) {
+                size_t bi = (size_t)b0 + s;
+                pad_sample(K, g, CI, in + bi * CI * P, NULL, X + s * a.xss, Pp);
+                pad_sample(K, g, OC, dout + bi * OC * P, g->relu ? out + bi * OC * P : NULL,
+                           D + s * a.dss, Pp);
+            }
+            a.ns = ns;
+            a.din = din ? din + (size_t)b0 * CI * P : NULL;
+            K->lpv_bwd(&a);
+        }
+#pragma omp barrier
+        /* dW[p][k] += the sum over threads, in thread order, of their sums
+         * [k][p] (k = (o CI + i) T + t; db after dW), in blocks of 16
+         * positions: contiguous, vectorisable reads, 16 write streams */
+#pragma omp for schedule(static)
+        for (long p0 = 0; p0 < (long)P; p0 += 16) {
+            size_t np = P - (size_t)p0 < 16 ? P - (size_t)p0 : 16;
+            for (size_t k = 0; k < wper + OC; k++) {
+                float sum[16];
+                const float *s0 = (const float *)(mem + o_th + t_w) + k * P + p0;
+                for (size_t j = 0; j < np; j++) sum[j] = s0[j];
+                for (int th2 = 1; th2 < nt; th2++) {
+                    const float *sj = (const float *)(mem + o_th + per_thread * th2 + t_w) + k * P + p0;
+                    for (size_t j = 0; j < np; j++) sum[j] += sj[j];
+                }
+                float *dst = k < wper ? dW + (size_t)p0 * wper + k : db + (size_t)p0 * OC + (k - wper);
+                size_t stride = k < wper ? wper : (size_t)OC;
+                for (size_t j = 0; j < np; j++) dst[j * stride] += sum[j];
+            }
+        }
+    }
+    return MNNH_OK;
+}
+
 static mnnh_status cpu_kernel_bwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
                                   const float *W, const float *out, const float *dout,
                                   float *din, float *dW, float *db) {
@@ -696,6 +814,7 @@ static mnnh_status cpu_kernel_bwd(mnnh_backend *be, const mnnh_geom *g, int B, c
     if (!g->local && g->n % K->vb == 0 && (pv_mask() & 2))
         return kernel_bwd_pv(K, g, B, in, W, out, dout, din, dW, db);
     if (!g->local) return kernel_bwd_blocks(K, g, B, in, W, out, dout, din, dW, db);
+    if (g->n % K->vb == 0) return kernel_bwd_lpv(K, g, B, in, W, out, dout, din, dW, db);
     const int VBk = K->vb, CI = g->cin, OC = g->cout, lc = g->local;
     kgeo kg;
     const size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g);
