@@ -113,20 +113,34 @@ static inline __attribute__((always_inline)) void F(transpose)(vf *r) {
 }
 #undef CK_TSTAGE
 
-/* ---- d[0..n) = x (masked by m > 0 when m is set): the interior of a padded
- * row in the position-vectorised paths, in vectors (the generic copy in
- * cpu_kernels.c is SSE2 at best) ---- */
-static void F(copy_row)(float *restrict d, const float *restrict x, const float *restrict m,
-                        int n) {
+/* ---- d[0..n+2nb) = the periodic padded row of x[0..n) (masked by m > 0
+ * when m is set; nb <= n): the rows of the position-vectorised paths. The
+ * halo is read from x, not d (reading d right after the vector stores of
+ * the interior stalls on store forwarding). No loop-to-memcpy conversion: a
+ * libc call per row of 4..64 floats cost more than the copy. ---- */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+static void F(pad_row)(float *restrict d, const float *restrict x, const float *restrict m,
+                       int n, int nb) {
+    float *di = d + nb;
     int p = 0;
-    if (m)
+    if (m) {
         for (; p + VB <= n; p += VB) {
             vf v = F(ldu)(x + p);
-            F(stu)(d + p, (vf)((vi)v & (F(ldu)(m + p) > 0)));
+            F(stu)(di + p, (vf)((vi)v & (F(ldu)(m + p) > 0)));
         }
-    else
-        for (; p + VB <= n; p += VB) F(stu)(d + p, F(ldu)(x + p));
-    for (; p < n; p++) d[p] = m && !(m[p] > 0) ? 0.0f : x[p];
+        for (; p < n; p++) di[p] = m[p] > 0 ? x[p] : 0.0f;
+        for (int u = 0; u < nb; u++) {
+            d[u] = m[n - nb + u] > 0 ? x[n - nb + u] : 0.0f;
+            d[n + nb + u] = m[u] > 0 ? x[u] : 0.0f;
+        }
+        return;
+    }
+    for (; p + VB <= n; p += VB) F(stu)(di + p, F(ldu)(x + p));
+    for (; p < n; p++) di[p] = x[p];
+    for (int u = 0; u < nb; u++) {
+        d[u] = x[n - nb + u];
+        d[n + nb + u] = x[u];
+    }
 }
 
 /* ---- layout changes between [B][C][P] and a block's [C][padded P][VB] ---- */
@@ -771,7 +785,7 @@ static void F(lpv_bwd)(const lpv_args *a) {
 }
 
 static const simd_kernels F(kernels) = {
-    .name = CK_STR(ISA), .vb = VB, .copy_row = F(copy_row),
+    .name = CK_STR(ISA), .vb = VB, .pad_row = F(pad_row),
     .to_block = F(to_block), .grad_to_block = F(grad_to_block), .from_block = F(from_block),
     .conv = F(conv), .dw = F(dw), .db = F(db), .dbx = F(dbx),
     .pconv = F(pconv), .pdw = F(pdw),

@@ -120,7 +120,8 @@ typedef struct {
 typedef struct {
     const char *name;
     int vb;
-    void (*copy_row)(float *restrict d, const float *restrict x, const float *restrict m, int n);
+    void (*pad_row)(float *restrict d, const float *restrict x, const float *restrict m, int n,
+                    int nb);
     void (*to_block)(const float *in, int nv, int C, int P, const int *qb, int Pp,
                      const int *halo, int nhalo, float *X);
     void (*grad_to_block)(const float *out, const float *dout, int relu, int nv, int C, int P,
@@ -394,20 +395,17 @@ static void halo_sample(const mnnh_geom *g, int C, float *Xp, size_t Pp) {
 }
 
 /* d[0..n+2nb) = the padded row of x[0..n) (periodic), masked by m > 0 when
- * m is set. The halo is read from x, not from d: reading d right after the
- * vector stores of the interior stalls on store forwarding. */
+ * m is set (the ISA's pad_row; nb > n, a halo wrapping more than once,
+ * completed here). */
 static inline void pad_row(const simd_kernels *K, float *restrict d, const float *restrict x,
                            const float *restrict m, int n, int nb) {
-    K->copy_row(d + nb, x, m, n);
-    if (nb > n) {
-        halo_row(d, n, nb);
+    if (nb <= n) {
+        K->pad_row(d, x, m, n, nb);
         return;
     }
-    for (int u = 0; u < nb; u++) {
-        const float *xl = x + n - nb + u, *ml = m ? m + n - nb + u : NULL;
-        d[u] = ml && !(*ml > 0) ? 0.0f : *xl;
-        d[n + nb + u] = m && !(m[u] > 0) ? 0.0f : x[u];
-    }
+    K->pad_row(d, x, m, n, 0);
+    memmove(d + nb, d, sizeof(float) * n);
+    halo_row(d, n, nb);
 }
 
 /* Xp[c][padded] = x[c][wrap] of one sample; with mask_out, the ReLU
@@ -433,16 +431,26 @@ static void pad_sample(const simd_kernels *K, const mnnh_geom *g, int C, const f
     }
 }
 
+/* Samples per tile group of the position-vectorised forward: a tile takes
+ * its register block of vectors across the samples of a group, so a small
+ * grid (n = 16: one vector per channel) still fills the accumulators. Each
+ * output keeps its own accumulation order: same bits as one sample at a time. */
+#define PV_GROUP 8
+
 static mnnh_status kernel_fwd_pv(const simd_kernels *K, const mnnh_geom *g, int B,
                                  const float *in, const float *W, const float *b, float *out) {
     const int VBk = K->vb, CI = g->cin, OC = g->cout, nt = nthreads_for(B);
     const size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g), wper = (size_t)CI * T * OC;
     const int Wp1 = g->n + 2 * g->nb;
     const size_t Pp = g->dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
+    const int nvec = (int)(P / VBk), nv = PV_GROUP * nvec;
+    const size_t xss = ((size_t)CI * Pp + 15) & ~(size_t)15; /* keep every copy 64-byte aligned */
     size_t off = 0;
     size_t o_geo = take(&off, pgeo_bytes(g, VBk));
     size_t o_w = take(&off, wper * sizeof(float));
-    size_t o_th = take(&off, 0), per_thread = (CI * Pp * sizeof(float) + 63) & ~(size_t)63;
+    size_t o_tab = take(&off, (2 * (size_t)nv + OC) * sizeof(int));
+    size_t o_th = take(&off, 0);
+    size_t per_thread = (size_t)PV_GROUP * xss * sizeof(float);
     off += per_thread * nt;
     char *mem = scratch_get(off);
     if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
@@ -451,16 +459,28 @@ static mnnh_status kernel_fwd_pv(const simd_kernels *K, const mnnh_geom *g, int 
     float *Wpk = (float *)(mem + o_w);
     for (int o = 0; o < OC; o++)
         for (size_t k = 0; k < (size_t)CI * T; k++) Wpk[k * OC + o] = W[(size_t)o * CI * T + k];
+    /* vector v of a group = vector q of sample s (v = s nvec + q): input at
+     * qv[v] in the group's padded copies, output at yq[v] + yo[o] */
+    int *qv = (int *)(mem + o_tab), *yq = qv + nv, *yo = yq + nv;
+    for (int v = 0; v < nv; v++) {
+        int s = v / nvec, q = v % nvec;
+        qv[v] = (int)((size_t)s * xss) + pg.qoff[q];
+        yq[v] = (int)((size_t)s * OC * P + (size_t)q * VBk);
+    }
+    for (int o = 0; o < OC; o++) yo[o] = (int)((size_t)o * P);
 #pragma omp parallel num_threads(nt)
     {
         int t = thread_id(), lo, hi;
         part(B, t, nt, &lo, &hi);
         float *Xp = (float *)(mem + o_th + per_thread * t);
-        conv_args a = {Xp, Wpk, b, NULL, pg.qoff, pg.toff, NULL, (int)P, (int)T, CI, (int)Pp, OC,
-                       g->relu, NULL, NULL};
-        for (int bi = lo; bi < hi; bi++) {
-            pad_sample(K, g, CI, in + (size_t)bi * CI * P, NULL, Xp, Pp);
-            a.Y = out + (size_t)bi * OC * P;
+        conv_args a = {Xp, Wpk, b, NULL, qv, pg.toff, NULL, (int)P, (int)T, CI, (int)Pp, OC,
+                       g->relu, yq, yo};
+        for (int b0 = lo; b0 < hi; b0 += PV_GROUP) {
+            int ns = hi - b0 < PV_GROUP ? hi - b0 : PV_GROUP;
+            for (int s = 0; s < ns; s++)
+                pad_sample(K, g, CI, in + ((size_t)b0 + s) * CI * P, NULL, Xp + (size_t)s * xss, Pp);
+            a.P = (int)((size_t)ns * P);
+            a.Y = out + (size_t)b0 * OC * P;
             K->pconv(&a);
         }
     }
