@@ -653,53 +653,73 @@ static void F(pdw)(const dw_args *a, float *dWp, float *db) {
     }
 }
 
-/* ================= lc backward, position-vectorised =================
- * Input gradient: din[s][i][lanes of q] = sum_o sum_t Wd[o][t][i][lanes]
- * D[s][o][qoff[q] + toffb[t] + lane] for CO inputs i0.. and NS samples s0..
- * (both compile-time: NS x CO accumulators in registers). */
-static inline __attribute__((always_inline)) void F(lpv_din_tile)(const lpv_args *a, int s0, int q,
-                                                                  int i0, const int CO,
-                                                                  const int NS) {
+/* ================= lc, position-vectorised =================
+ * Convolution with per-lane (per-position) weights over a group of ns padded
+ * samples: Y[s][c][lanes of q] = act(bl[c][lanes] + sum_k sum_t
+ * Wl[k][t][c][lanes] X[s][k][qoff[q] + toff[t] + lane]) for CO outputs c0..
+ * and NS samples s0.. (both compile-time: NS x CO accumulators). The lc
+ * forward (the accumulation order of conv_tile: bias, then inputs, then taps:
+ * the same bits) and the lc input gradient (flipped taps, weights of the
+ * source positions). */
+static inline __attribute__((always_inline)) void F(lconv_tile)(const lconv_args *a, int s0, int q,
+                                                                int c0, const int CO,
+                                                                const int NS) {
     vf acc[4][8];
+    const float *bq = a->bl ? a->bl + (size_t)c0 * a->P + (size_t)q * VB : NULL;
 #pragma GCC unroll 4
     for (int s = 0; s < NS; s++)
 #pragma GCC unroll 8
-        for (int i = 0; i < CO; i++) acc[s][i] = (vf){0};
-    const float *Ds = a->D + (size_t)s0 * a->dss + a->qoff[q];
-    const float *Wq = a->Wd + (size_t)i0 * a->P + (size_t)q * VB;
-    for (int o = 0; o < a->OC; o++)
+        for (int c = 0; c < CO; c++) acc[s][c] = bq ? LDA(bq + (size_t)c * a->P) : (vf){0};
+    const float *Xs = a->X + (size_t)s0 * a->xss + a->qoff[q];
+    const float *Wq = a->Wl + (size_t)c0 * a->P + (size_t)q * VB;
+    for (int k = 0; k < a->CI; k++)
         for (int t = 0; t < a->T; t++) {
-            vf dv[4];
-            const float *Dt = Ds + (size_t)o * a->Pp + a->toffb[t];
+            vf xv[4];
+            const float *Xt = Xs + (size_t)k * a->Pp + a->toff[t];
 #pragma GCC unroll 4
-            for (int s = 0; s < NS; s++) dv[s] = F(ldu)(Dt + (size_t)s * a->dss);
-            const float *w = Wq + ((size_t)o * a->T + t) * a->CI * a->P;
+            for (int s = 0; s < NS; s++) xv[s] = F(ldu)(Xt + (size_t)s * a->xss);
+            const float *w = Wq + ((size_t)k * a->T + t) * a->COUT * a->P;
 #pragma GCC unroll 8
-            for (int i = 0; i < CO; i++) {
-                vf wv = LDA(w + (size_t)i * a->P);
+            for (int c = 0; c < CO; c++) {
+                vf wv = LDA(w + (size_t)c * a->P);
 #pragma GCC unroll 4
-                for (int s = 0; s < NS; s++) acc[s][i] += wv * dv[s];
+                for (int s = 0; s < NS; s++) acc[s][c] += wv * xv[s];
             }
         }
 #pragma GCC unroll 4
     for (int s = 0; s < NS; s++)
 #pragma GCC unroll 8
-        for (int i = 0; i < CO; i++)
-            F(stu)(a->din + (size_t)(s0 + s) * a->dinss + (size_t)(i0 + i) * a->P + (size_t)q * VB,
-                   acc[s][i]);
+        for (int c = 0; c < CO; c++) {
+            vf y = acc[s][c];
+            if (a->relu) y = (vf)((vi)y & (y > 0));
+            F(stu)(a->Y + (size_t)(s0 + s) * a->yss + (size_t)(c0 + c) * a->P + (size_t)q * VB, y);
+        }
 }
 
 #define NS_OF(CO) ((ACC / (CO)) >= 4 ? 4 : (ACC / (CO)) < 1 ? 1 : ACC / (CO))
-#define DEF_LDIN(CO)                                                                  \
-    static void F(lpv_din_##CO)(const lpv_args *a, int i0) {                          \
+#define DEF_LCONV(CO)                                                                 \
+    static void F(lconv_##CO)(const lconv_args *a, int c0) {                          \
         enum { NS = NS_OF(CO) };                                                      \
         for (int q = 0; q < a->nvec; q++) {                                           \
             int s = 0;                                                                \
-            for (; s + NS <= a->ns; s += NS) F(lpv_din_tile)(a, s, q, i0, CO, NS);    \
-            for (; s < a->ns; s++) F(lpv_din_tile)(a, s, q, i0, CO, 1);               \
+            for (; s + NS <= a->ns; s += NS) F(lconv_tile)(a, s, q, c0, CO, NS);      \
+            for (; s < a->ns; s++) F(lconv_tile)(a, s, q, c0, CO, 1);                 \
         }                                                                             \
     }
-DEF_LDIN(1) DEF_LDIN(2) DEF_LDIN(3) DEF_LDIN(4) DEF_LDIN(5) DEF_LDIN(6) DEF_LDIN(7) DEF_LDIN(8)
+DEF_LCONV(1) DEF_LCONV(2) DEF_LCONV(3) DEF_LCONV(4) DEF_LCONV(5) DEF_LCONV(6) DEF_LCONV(7)
+DEF_LCONV(8)
+
+static void F(lconv)(const lconv_args *a) {
+    static void (*const fn[])(const lconv_args *, int) = {
+        NULL, F(lconv_1), F(lconv_2), F(lconv_3), F(lconv_4), F(lconv_5), F(lconv_6),
+        F(lconv_7), F(lconv_8)};
+    int nch = (a->COUT + 7) / 8;
+    for (int c = 0, c0 = 0; c < nch; c++) {
+        int co = (a->COUT * (c + 1)) / nch - (a->COUT * c) / nch;
+        fn[co](a, c0);
+        c0 += co;
+    }
+}
 
 /* Weight gradient: dWt[o][i][t][lanes of q] += sum_s D[s][o][qoff[q] + ctr + lane]
  * X[s][i][qoff[q] + toff[t] + lane] for CO channels o0.. and TB taps t0... */
@@ -752,22 +772,11 @@ static inline __attribute__((always_inline)) void F(lpv_dw_tile)(const lpv_args 
 #define LDW_CALL(k, CO) F(lpv_dw_tile)(a, q, i, t, o0, CO, k)
 DEF_LDW(1) DEF_LDW(2) DEF_LDW(3) DEF_LDW(4) DEF_LDW(5) DEF_LDW(6) DEF_LDW(7) DEF_LDW(8)
 
-/* The group's input gradient (when din), weight and bias gradient lane sums. */
+/* The group's weight and bias gradient lane sums. */
 static void F(lpv_bwd)(const lpv_args *a) {
-    static void (*const fin[])(const lpv_args *, int) = {
-        NULL, F(lpv_din_1), F(lpv_din_2), F(lpv_din_3), F(lpv_din_4), F(lpv_din_5),
-        F(lpv_din_6), F(lpv_din_7), F(lpv_din_8)};
     static void (*const fw[])(const lpv_args *, int) = {
         NULL, F(lpv_dw_1), F(lpv_dw_2), F(lpv_dw_3), F(lpv_dw_4), F(lpv_dw_5),
         F(lpv_dw_6), F(lpv_dw_7), F(lpv_dw_8)};
-    if (a->din) {
-        int nch = (a->CI + 7) / 8;
-        for (int c = 0, i0 = 0; c < nch; c++) {
-            int ci = (a->CI * (c + 1)) / nch - (a->CI * c) / nch;
-            fin[ci](a, i0);
-            i0 += ci;
-        }
-    }
     int nch = (a->OC + 7) / 8;
     for (int c = 0, o0 = 0; c < nch; c++) {
         int co = (a->OC * (c + 1)) / nch - (a->OC * c) / nch;
@@ -789,7 +798,7 @@ static const simd_kernels F(kernels) = {
     .to_block = F(to_block), .grad_to_block = F(grad_to_block), .from_block = F(from_block),
     .conv = F(conv), .dw = F(dw), .db = F(db), .dbx = F(dbx),
     .pconv = F(pconv), .pdw = F(pdw),
-    .dwv = F(dwv), .dbv = F(dbv), .hsum_add = F(hsum_add), .lpv_bwd = F(lpv_bwd),
+    .dwv = F(dwv), .dbv = F(dbv), .hsum_add = F(hsum_add), .lpv_bwd = F(lpv_bwd), .lconv = F(lconv),
 };
 
 #undef vf
@@ -803,7 +812,7 @@ static const simd_kernels F(kernels) = {
 #undef DEF_PCONV
 #undef DEF_PDW
 #undef DEF_DWV
-#undef DEF_LDIN
+#undef DEF_LCONV
 #undef DEF_LDW
 #undef LTB_OF
 #undef LDW_CALL

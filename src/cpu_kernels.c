@@ -102,17 +102,27 @@ typedef struct {
     int nvec;                 /* position-vectorised path: vectors per channel */
 } dw_args;
 
-/* Position-vectorised lc backward over a group of ns samples (padded, each
- * vector holds VB consecutive positions, one position per lane, so each lane
- * has its own weights and its own weight-gradient sums: no lane reduction). */
+/* Position-vectorised lc convolution over a group of ns padded samples
+ * (cpu_conv_body.h, lconv): per-lane weights and biases. */
+typedef struct {
+    const float *X;           /* padded input [s][CI][Pp] */
+    size_t xss;               /* floats per sample */
+    int ns, nvec, T, CI, Pp, P, COUT, relu;
+    const int *qoff, *toff;
+    const float *Wl;          /* [CI][T][COUT][P] */
+    const float *bl;          /* [COUT][P] or NULL */
+    float *Y;                 /* [s][COUT][P] */
+    size_t yss;
+} lconv_args;
+
+/* Position-vectorised lc weight / bias gradient over a group of ns samples
+ * (padded, each vector holds VB consecutive positions, one position per
+ * lane, so each lane has its own gradient sums: no lane reduction). */
 typedef struct {
     const float *X, *D;       /* padded [s][CI][Pp], masked padded [s][OC][Pp] */
     size_t xss, dss;          /* floats per sample */
     int ns, nvec, T, CI, OC, Pp, P, ctr;
-    const int *qoff, *toff, *toffb; /* as pgeo */
-    const float *Wd;          /* [OC][T][CI][P]: weight of (o, t) feeding lane p's input i */
-    float *din;               /* [s][CI][P] (NULL: no input gradient) */
-    size_t dinss;
+    const int *qoff, *toff;   /* as pgeo */
     float *dWt;               /* [OC][CI][T][P] lane sums */
     float *dbt;               /* [OC][P] lane sums */
 } lpv_args;
@@ -138,6 +148,7 @@ typedef struct {
     void (*dbv)(const dw_args *a, int q0, int q1, float *accb);
     void (*hsum_add)(const float *acc, size_t n, float *dst);
     void (*lpv_bwd)(const lpv_args *a);
+    void (*lconv)(const lconv_args *a);
 } simd_kernels;
 
 #define CK_STR_(x) #x
@@ -548,13 +559,70 @@ static mnnh_status kernel_bwd_pv(const simd_kernels *K, const mnnh_geom *g, int 
     return MNNH_OK;
 }
 
+/* lc forward, position-vectorised (n a multiple of the vector width): the
+ * weights are repacked per lane, Wf[i][t][o][p] = W[p][o][i][t], and each
+ * thread runs groups of PV_GROUP padded samples through lconv (no transposes
+ * of the activations; the batch-vectorised path transposes every block in and
+ * out). Each output adds bias, then inputs, then taps, as conv_tile does: the
+ * same bits as the batch-vectorised path (the fused level op uses that one). */
+static mnnh_status kernel_fwd_lpv(const simd_kernels *K, const mnnh_geom *g, int B,
+                                  const float *in, const float *W, const float *b, float *out) {
+    const int VBk = K->vb, CI = g->cin, OC = g->cout, Ti = (int)mnnh_geom_taps(g);
+    const size_t P = mnnh_geom_positions(g), wper = (size_t)CI * Ti * OC;
+    const int nt = nthreads_for(B), Wp1 = g->n + 2 * g->nb;
+    const size_t Pp = g->dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
+    const size_t xss = ((size_t)CI * Pp + 15) & ~(size_t)15;
+    size_t off = 0;
+    size_t o_pg = take(&off, pgeo_bytes(g, VBk));
+    size_t o_wf = take(&off, (wper + OC) * P * sizeof(float));
+    size_t o_th = take(&off, 0), per_thread = (size_t)PV_GROUP * xss * sizeof(float);
+    off += per_thread * nt;
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    pgeo pg;
+    pgeo_build(g, VBk, mem + o_pg, &pg);
+    float *Wf = (float *)(mem + o_wf), *bl = Wf + wper * P;
+#pragma omp parallel num_threads(nt)
+    {
+        /* in blocks of 16 positions: 16 read streams, contiguous writes */
+#pragma omp for schedule(static)
+        for (long p0 = 0; p0 < (long)P; p0 += 16) {
+            size_t np = P - (size_t)p0 < 16 ? P - (size_t)p0 : 16;
+            for (int o = 0; o < OC; o++) {
+                for (int i = 0; i < CI; i++)
+                    for (int tt = 0; tt < Ti; tt++) {
+                        const float *src = W + (size_t)p0 * wper + ((size_t)o * CI + i) * Ti + tt;
+                        float *dst = Wf + (((size_t)i * Ti + tt) * OC + o) * P + p0;
+                        for (size_t j = 0; j < np; j++) dst[j] = src[j * wper];
+                    }
+                for (size_t j = 0; j < np; j++) bl[(size_t)o * P + p0 + j] = b[(p0 + j) * OC + o];
+            }
+        }
+        int t = thread_id(), lo, hi;
+        part(B, t, nt, &lo, &hi);
+        float *Xp = (float *)(mem + o_th + per_thread * t);
+        lconv_args c = {Xp, xss, 0, pg.nvec, Ti, CI, (int)Pp, (int)P, OC, g->relu, pg.qoff,
+                        pg.toff, Wf, bl, NULL, (size_t)OC * P};
+        for (int b0 = lo; b0 < hi; b0 += PV_GROUP) {
+            int ns = hi - b0 < PV_GROUP ? hi - b0 : PV_GROUP;
+            for (int s = 0; s < ns; s++)
+                pad_sample(K, g, CI, in + ((size_t)b0 + s) * CI * P, NULL, Xp + (size_t)s * xss, Pp);
+            c.ns = ns;
+            c.Y = out + (size_t)b0 * OC * P;
+            K->lconv(&c);
+        }
+    }
+    return MNNH_OK;
+}
+
 /* ------------------------------------------------------ kernel forward */
 static mnnh_status cpu_kernel_fwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
                                   const float *W, const float *b, float *out) {
     (void)be;
     const simd_kernels *K = kern();
-    if (!g->local && g->n % K->vb == 0 && (pv_mask() & 1))
-        return kernel_fwd_pv(K, g, B, in, W, b, out);
+    if (g->n % K->vb == 0 && (pv_mask() & 1))
+        return g->local ? kernel_fwd_lpv(K, g, B, in, W, b, out)
+                        : kernel_fwd_pv(K, g, B, in, W, b, out);
     const int VBk = K->vb, CI = g->cin, OC = g->cout, lc = g->local;
     kgeo kg;
     const size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g);
@@ -788,8 +856,10 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
         float *X = (float *)(th + t_x), *D = (float *)(th + t_d), *dWt = (float *)(th + t_w);
         memset(dWt, 0, (wper + OC) * P * sizeof(float));
         lpv_args a = {X, D, (size_t)CI * Pp, (size_t)OC * Pp, 0, pg.nvec, Ti, CI, OC, (int)Pp,
-                      (int)P, pg.ctr, pg.qoff, pg.toff, pg.toffb, Wd, NULL, (size_t)CI * P,
-                      dWt, dWt + wper * P};
+                      (int)P, pg.ctr, pg.qoff, pg.toff, dWt, dWt + wper * P};
+        /* the input gradient: the transposed convolution of D (inputs OC, outputs CI) */
+        lconv_args c = {D, (size_t)OC * Pp, 0, pg.nvec, Ti, OC, (int)Pp, (int)P, CI, 0, pg.qoff,
+                        pg.toffb, Wd, NULL, NULL, (size_t)CI * P};
         for (int b0 = lo; b0 < hi; b0 += LPV_GROUP) {
             int ns = hi - b0 < LPV_GROUP ? hi - b0 : LPV_GROUP;
             for (int s = 0; s < ns; s++) {
@@ -798,8 +868,12 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
                 pad_sample(K, g, OC, dout + bi * OC * P, g->relu ? out + bi * OC * P : NULL,
                            D + s * a.dss, Pp);
             }
+            if (din) {
+                c.ns = ns;
+                c.Y = din + (size_t)b0 * CI * P;
+                K->lconv(&c);
+            }
             a.ns = ns;
-            a.din = din ? din + (size_t)b0 * CI * P : NULL;
             K->lpv_bwd(&a);
         }
 #pragma omp barrier
