@@ -145,11 +145,54 @@ static void F(pad_row)(float *restrict d, const float *restrict x, const float *
 
 /* ---- layout changes between [B][C][P] and a block's [C][padded P][VB] ---- */
 
+/* Grids whose row P is not a multiple of VB (KS 1D n = 4, 8): transpose
+ * the flattened sample [C * P] in chunks of VB (element k = c P + p goes to
+ * X[c][qb[p]]) instead of element by element; the tail element-wise.
+ * Masked by mask > 0 when mask is set (a ReLU layer's output gradient). */
+static void F(flat_to_block)(const float *src, const float *mask, int nv, int C, int P,
+                             const int *qb, int Pp, float *X) {
+    size_t sstride = (size_t)C * P, K = sstride, k = 0;
+    int c = 0, p = 0;
+    for (; k + VB <= K; k += VB) {
+        vf r[VB];
+        for (int l = 0; l < VB; l++) {
+            r[l] = l < nv ? F(ldu)(src + l * sstride + k) : (vf){0};
+            if (l < nv && mask) r[l] = (vf)((vi)r[l] & (F(ldu)(mask + l * sstride + k) > 0));
+        }
+        F(transpose)(r);
+        for (int j = 0; j < VB; j++) {
+            STA(X + ((size_t)c * Pp + (qb ? qb[p] : p)) * VB, r[j]);
+            if (++p == P) p = 0, c++;
+        }
+    }
+    for (; k < K; k++) {
+        float *dst = X + ((size_t)c * Pp + (qb ? qb[p] : p)) * VB;
+        for (int l = 0; l < VB; l++) {
+            size_t o = l * sstride + k;
+            dst[l] = l < nv && (!mask || mask[o] > 0) ? src[o] : 0.0f;
+        }
+        if (++p == P) p = 0, c++;
+    }
+}
+
+static void F(fill_halo)(float *X, int C, int Pp, const int *halo, int nhalo) {
+    for (int c = 0; c < C; c++) {
+        float *Xc = X + (size_t)c * Pp * VB;
+        for (int h = 0; h < nhalo; h++)
+            STA(Xc + (size_t)halo[2 * h] * VB, LDA(Xc + (size_t)halo[2 * h + 1] * VB));
+    }
+}
+
 /* X[c][qb[p]][lane] = in[b0 + lane][c][p] for lanes < nv (zeros above), then
  * the halo positions. in points at sample b0; its per-sample stride is C*P. */
 static void F(to_block)(const float *in, int nv, int C, int P, const int *qb, int Pp,
                         const int *halo, int nhalo, float *X) {
     size_t sstride = (size_t)C * P;
+    if (P % VB && sstride >= VB) {
+        F(flat_to_block)(in, NULL, nv, C, P, qb, Pp, X);
+        F(fill_halo)(X, C, Pp, halo, nhalo);
+        return;
+    }
     for (int c = 0; c < C; c++) {
         float *Xc = X + (size_t)c * Pp * VB;
         int p = 0;
@@ -175,6 +218,11 @@ static void F(to_block)(const float *in, int nv, int C, int P, const int *qb, in
 static void F(grad_to_block)(const float *out, const float *dout, int relu, int nv, int C, int P,
                              const int *qb, int Pp, const int *halo, int nhalo, float *D) {
     size_t sstride = (size_t)C * P;
+    if (P % VB && sstride >= VB) {
+        F(flat_to_block)(dout, relu ? out : NULL, nv, C, P, qb, Pp, D);
+        F(fill_halo)(D, C, Pp, halo, nhalo);
+        return;
+    }
     for (int c = 0; c < C; c++) {
         float *Dc = D + (size_t)c * Pp * VB;
         int p = 0;
@@ -205,6 +253,25 @@ static void F(grad_to_block)(const float *out, const float *dout, int relu, int 
 /* out[b0 + lane][c][p] (+)= Y[c][p][lane] for lanes < nv (Y unpadded). */
 static void F(from_block)(const float *Y, int nv, int C, int P, float *out, int add) {
     size_t sstride = (size_t)C * P;
+    if (P % VB && sstride >= VB) {
+        /* Y[c][p] is the flattened [C * P] already: transpose chunks of it */
+        size_t k = 0;
+        for (; k + VB <= sstride; k += VB) {
+            vf r[VB];
+            for (int j = 0; j < VB; j++) r[j] = LDA(Y + (k + j) * VB);
+            F(transpose)(r);
+            for (int l = 0; l < nv; l++) {
+                float *dst = out + l * sstride + k;
+                F(stu)(dst, add ? F(ldu)(dst) + r[l] : r[l]);
+            }
+        }
+        for (; k < sstride; k++)
+            for (int l = 0; l < nv; l++) {
+                float *dst = out + l * sstride + k;
+                *dst = add ? *dst + Y[k * VB + l] : Y[k * VB + l];
+            }
+        return;
+    }
     for (int c = 0; c < C; c++) {
         const float *Yc = Y + (size_t)c * P * VB;
         int p = 0;
