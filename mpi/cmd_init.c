@@ -1,6 +1,6 @@
 /* cmd_init.c: `mnnh init`: write a freshly initialised model file.
  *
- * The weights are drawn from the seed alone (mnnh_model_init_params), so the
+ * The weights are drawn from the seed alone (mnnh_model_init_params_with), so the
  * same options give a bit-identical file on any machine; normalisation is left
  * at its defaults (training sets it from the training set). */
 #include <stdio.h>
@@ -20,17 +20,18 @@ static int init_check_out(const char *out, int force) {
     return 0;
 }
 
-static mnnh_status init_write(const mnnh_arch *arch, uint64_t seed, const char *out) {
+static mnnh_status init_write(const mnnh_arch *arch, uint64_t seed, mnnh_init init,
+                              const char *out) {
     mnnh_backend *be = NULL;
     mnnh_model *model = NULL;
     mnnh_status st = mnnh_backend_create(&be, "cpu", -1);
     if (!st) st = mnnh_model_create(&model, arch, be);
-    if (!st) st = mnnh_model_init_params(model, seed);
+    if (!st) st = mnnh_model_init_params_with(model, seed, init);
     if (!st) st = mnnh_model_save(model, out);
     if (!st)
-        printf("wrote %s: %dD %s N=%d L=%d m=%d r=%d K=%d nb_ad=%d, %zu parameters, seed %llu\n",
+        printf("wrote %s: %dD %s N=%d L=%d m=%d r=%d K=%d nb_ad=%d, %zu parameters, %s init, seed %llu\n",
                out, arch->dim, mnnh_variant_name(arch->variant), arch->N, arch->L, arch->m,
-               arch->r, arch->K, arch->nb_ad, mnnh_model_nparams(model),
+               arch->r, arch->K, arch->nb_ad, mnnh_model_nparams(model), mnnh_init_name(init),
                (unsigned long long)seed);
     if (model) mnnh_model_free(model);
     if (be) mnnh_backend_free(be);
@@ -40,7 +41,7 @@ static mnnh_status init_write(const mnnh_arch *arch, uint64_t seed, const char *
 int mnnh_cmd_init(int argc, char **argv) {
     int dim = 0, L = 0, m = 0, r = 0, K = 0, nb_ad = 1, force = 0;
     int64_t seed = 1;
-    const char *variant = "cnn", *out = NULL;
+    const char *variant = "cnn", *out = NULL, *init_name = "he";
     mnnh_opt opts[] = {
         {"dim", MNNH_OPT_INT, &dim, "D", "spatial dimension, 1 or 2", 1, 0},
         {"L", MNNH_OPT_INT, &L, "L", "number of levels (N = 2^L m)", 1, 0},
@@ -50,12 +51,13 @@ int mnnh_cmd_init(int argc, char **argv) {
         {"variant", MNNH_OPT_STRING, &variant, "cnn|lc", "shared (cnn) or locally connected (lc) weights", 0, 0},
         {"nb-ad", MNNH_OPT_INT, &nb_ad, "X", "half-width of the adjacent kernels", 0, 0},
         {"seed", MNNH_OPT_I64, &seed, "X", "seed of the normal weight initialisation", 0, 0},
+        {"init", MNNH_OPT_STRING, &init_name, "he|glorot", "weight variance: he (gain/fan_in) or glorot (2/(fan_in+fan_out))", 0, 0},
         {"out", MNNH_OPT_STRING, &out, "FILE", "model file to write (HDF5)", 1, 0},
         {"force", MNNH_OPT_FLAG, &force, NULL, "overwrite FILE if it exists", 0, 0},
     };
     mnnh_cli cli = {
         .cmd = "init",
-        .usage = "--dim D --L L --m M --r R --K K [--variant cnn|lc] [--seed X] --out FILE",
+        .usage = "--dim D --L L --m M --r R --K K [--variant cnn|lc] [--seed X] [--init he|glorot] --out FILE",
         .summary = "Write a freshly initialised MNN-H model file (N = 2^L m grid points per axis;\n"
                    "nb = 2 at level 2 and 3 above; weights normal, biases zero).",
         .opts = opts,
@@ -68,6 +70,11 @@ int mnnh_cmd_init(int argc, char **argv) {
         fprintf(stderr, "mnnh init: error: --seed %lld: must be >= 0\n", (long long)seed);
         return MNNH_EXIT_USAGE;
     }
+    mnnh_init init;
+    if (mnnh_init_parse(init_name, &init)) {
+        fprintf(stderr, "mnnh init: error: --init %s: expected he or glorot\n", init_name);
+        return MNNH_EXIT_USAGE;
+    }
     mnnh_arch arch;
     mnnh_variant v;
     mnnh_status st = mnnh_variant_parse(variant, &v);
@@ -77,6 +84,6 @@ int mnnh_cmd_init(int argc, char **argv) {
     st = mnnh_arch_validate(&arch);
     if (st) return mnnh_cli_fail("init", st);
     if ((rc = init_check_out(out, force))) return rc;
-    st = init_write(&arch, (uint64_t)seed, out);
+    st = init_write(&arch, (uint64_t)seed, init, out);
     return st ? mnnh_cli_fail("init", st) : MNNH_EXIT_OK;
 }

@@ -44,6 +44,7 @@ int mnnh_cmd_train(int argc, char **argv) {
         {"lr-patience", MNNH_OPT_INT, &cfg.lr_patience, "V", "plateau: validations without improvement before a cut", 0, 0},
         {"lr-min", MNNH_OPT_DOUBLE, &cfg.lr_min, "X", "lower bound of the lr", 0, 0},
         {"seed", MNNH_OPT_I64, &cfg.seed, "X", "seed of the initial weights and the shuffles", 0, 0},
+        {"init", MNNH_OPT_STRING, &cfg.init, "he|glorot", "initial weights of a new run: he (N(0, gain/fan_in)) or glorot (N(0, 2/(fan_in+fan_out)), as the paper's Keras code)", 0, 0},
         {"valid-every", MNNH_OPT_INT, &cfg.valid_every, "E", "validate every E epochs (and after the last)", 0, 0},
         {"valid-batch", MNNH_OPT_INT, &cfg.valid_batch, "B", "per-rank validation batch (0: max(batch/P, 32))", 0, 0},
         {"ckpt-every", MNNH_OPT_INT, &cfg.ckpt_every, "E", "write last.h5 every E epochs (and after the last)", 0, 0},

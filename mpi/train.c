@@ -33,6 +33,7 @@ void mnnh_train_config_defaults(mnnh_train_config *cfg) {
     cfg->backend = "auto";
     cfg->variant = "cnn";
     cfg->schedule = "constant";
+    cfg->init = "he";
     cfg->nb_ad = 1;
     cfg->batch = 64;
     cfg->epochs = 10;
@@ -51,6 +52,7 @@ typedef struct {
     const mnnh_train_config *cfg;
     mnnh_comm *c;
     mnnh_lr_schedule schedule;
+    mnnh_init init;
     mnnh_arch arch;
     mnnh_shard train, valid;
     mnnh_backend *be;
@@ -95,6 +97,8 @@ static mnnh_status train_check_options(trainer *t) {
     else
         return mnnh_error_set(MNNH_ERR_ARG, "--lr-schedule %s: expected constant, step or plateau",
                               cfg->schedule);
+    if (mnnh_init_parse(cfg->init, &t->init))
+        return mnnh_error_set(MNNH_ERR_ARG, "--init %s: expected he or glorot", cfg->init);
     if (cfg->batch < 1) return mnnh_error_set(MNNH_ERR_ARG, "--batch %d: must be >= 1", cfg->batch);
     if (cfg->batch % P != 0)
         return mnnh_error_set(MNNH_ERR_ARG,
@@ -269,7 +273,7 @@ static mnnh_status train_init_fresh(trainer *t) {
         norm->cell_volume = (float)t->train.cell_volume;
     }
     MNNH_TRY(mnnh_comm_agree(t->c, st));
-    if (t->c->rank == 0) st = mnnh_model_init_params(t->model, (uint64_t)cfg->seed);
+    if (t->c->rank == 0) st = mnnh_model_init_params_with(t->model, (uint64_t)cfg->seed, t->init);
     MNNH_TRY(mnnh_comm_agree(t->c, st));
     MNNH_TRY(mnnh_comm_bcast_params(t->c, t->model));
     memset(&t->state, 0, sizeof t->state);

@@ -21,6 +21,7 @@ typedef enum { MNNH_LR_CONSTANT = 0, MNNH_LR_STEP, MNNH_LR_PLATEAU } mnnh_lr_sch
 
 typedef struct {
     const char *train_path, *valid_path, *out_dir, *resume, *backend, *variant, *schedule;
+    const char *init;      /* weight initialisation of a new run: he | glorot */
     int L, m, r, K, nb_ad;
     int batch;             /* global batch = sum of the per-rank batches */
     int epochs;            /* total epochs of the run (a resumed run continues to it) */

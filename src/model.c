@@ -198,36 +198,61 @@ mnnh_status mnnh_model_zero_grads(mnnh_model *m) {
     return m->be->ops->zero(m->be, m->grads, m->tab.total * sizeof(float));
 }
 
-/* Fan-in and gain of a weight tensor: gain 2 (He) when ReLU follows it. */
-static void tensor_init_scale(const mnnh_model *m, const char *name, const mnnh_param_tensor *t,
-                              double *fan_in, double *gain) {
-    int local = m->arch.variant == MNNH_LC;
-    int skip = local ? m->arch.dim : 0; /* position prefix */
+/* Fan-in, fan-out and ReLU gain of a weight tensor, as a convolution sees it:
+ * kernel [cout][cin][taps]: fan_in = cin*taps, fan_out = cout*taps;
+ * restriction [r][S] (one input channel, S taps): fan_in = S, fan_out = r*S;
+ * interpolation [S][r] (S outputs of a 1x1 conv of r channels): fan_in = r,
+ * fan_out = S. lc tensors carry a position prefix that is not a fan. Gain 2
+ * where a ReLU follows (He), 1 before a linear output. */
+static void tensor_fans(const mnnh_model *m, const char *name, const mnnh_param_tensor *t,
+                        double *fan_in, double *fan_out, double *gain) {
+    int skip = m->arch.variant == MNNH_LC ? m->arch.dim : 0; /* position prefix */
     size_t per_out = 1;
-    int first = skip + 1; /* dims after the output channel */
-    for (int d = first; d < t->ndims; d++) per_out *= (size_t)t->dims[d];
+    for (int d = skip + 1; d < t->ndims; d++) per_out *= (size_t)t->dims[d];
+    double cout = (double)t->dims[skip];
     *fan_in = (double)per_out;
+    *fan_out = *fan_in;
     *gain = 1.0;
-    int k = 0;
     if (strstr(name, "/kernel")) {
+        int k = 0;
         sscanf(strstr(name, "/kernel") + 7, "%d", &k);
         int last_adj = !strncmp(name, "adjacent", 8) && k == m->arch.K;
         *gain = last_adj ? 1.0 : 2.0;
-    }
-    if (strstr(name, "/interp/")) { /* weight [P?][S][r]: fan-in is r */
+        *fan_out = cout * (*fan_in / (double)t->dims[skip + 1]);
+    } else if (strstr(name, "/restrict/")) {
+        *fan_out = *fan_in * cout;
+    } else if (strstr(name, "/interp/")) {
         *fan_in = (double)t->dims[t->ndims - 1];
+        *fan_out = (double)per_out / *fan_in * cout;
     }
 }
 
-mnnh_status mnnh_model_init_params(mnnh_model *m, uint64_t seed) {
+const char *mnnh_init_name(mnnh_init init) { return init == MNNH_INIT_GLOROT ? "glorot" : "he"; }
+
+int mnnh_init_parse(const char *name, mnnh_init *init) {
+    if (!strcmp(name, "he")) *init = MNNH_INIT_HE;
+    else if (!strcmp(name, "glorot")) *init = MNNH_INIT_GLOROT;
+    else return -1;
+    return 0;
+}
+
+/* Standard deviation of the normal draw of one weight tensor. */
+static double tensor_init_sd(const mnnh_model *m, const mnnh_param_tensor *t, mnnh_init init) {
+    double fan_in, fan_out, gain;
+    tensor_fans(m, t->name, t, &fan_in, &fan_out, &gain);
+    if (init == MNNH_INIT_GLOROT) return sqrt(2.0 / (fan_in + fan_out));
+    return sqrt(gain / fan_in);
+}
+
+mnnh_status mnnh_model_init_params_with(mnnh_model *m, uint64_t seed, mnnh_init init) {
+    if (init != MNNH_INIT_HE && init != MNNH_INIT_GLOROT)
+        return mnnh_error_set(MNNH_ERR_ARG, "unknown weight initialisation %d", (int)init);
     float *host = calloc(m->tab.total ? m->tab.total : 1, sizeof(float));
     if (!host) return mnnh_error_set(MNNH_ERR_NOMEM, "%zu parameters", m->tab.total);
     for (int i = 0; i < m->tab.count; i++) {
         const mnnh_param_tensor *t = &m->tab.t[i];
         if (!strstr(t->name, "/weight")) continue; /* biases start at 0 */
-        double fan_in, gain;
-        tensor_init_scale(m, t->name, t, &fan_in, &gain);
-        double sd = sqrt(gain / fan_in);
+        double sd = tensor_init_sd(m, t, init);
         mnnh_rng rng;
         mnnh_rng_init(&rng, seed, (uint64_t)i); /* one stream per tensor */
         for (size_t j = 0; j < t->size; j++) host[t->offset + j] = (float)(sd * mnnh_rng_normal(&rng));
@@ -235,6 +260,10 @@ mnnh_status mnnh_model_init_params(mnnh_model *m, uint64_t seed) {
     mnnh_status st = mnnh_model_set_params(m, host);
     free(host);
     return st;
+}
+
+mnnh_status mnnh_model_init_params(mnnh_model *m, uint64_t seed) {
+    return mnnh_model_init_params_with(m, seed, MNNH_INIT_HE);
 }
 
 /* ---- forward / backward ---- */

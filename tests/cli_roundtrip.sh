@@ -30,6 +30,13 @@ info_count=$(sed -n 's/^parameters: \([0-9]*\).*/\1/p' <<<"$out")
 # the same seed gives the same weights; another seed others
 run 0 init --dim 1 --L 4 --m 4 --r 3 --K 2 --seed 5 --out m1b.h5
 run 0 init --dim 1 --L 4 --m 4 --r 3 --K 2 --seed 6 --out m1c.h5
+# the Glorot variance: said in the output; an unknown name is a usage error naming it
+run 0 init --dim 1 --L 4 --m 4 --r 3 --K 2 --seed 5 --init glorot --out m1g.h5
+has "glorot init"
+cmp -s m1.h5 m1g.h5 && fail "--init glorot wrote the same weights as he"
+run 2 init --dim 1 --L 4 --m 4 --r 3 --K 2 --init xavier --out m1x.h5
+has "--init xavier: expected he or glorot"
+[[ -e m1x.h5 ]] && fail "a refused init wrote m1x.h5"
 
 # ---- refusing to overwrite
 cp m1.h5 m1.keep

@@ -866,6 +866,67 @@ static void test_init(void **st) {
     tm_free(&t2);
 }
 
+/* Glorot: every weight ~ N(0, 2/(fan_in + fan_out)) with the fans of a
+ * convolution, worked out here from the tensor's role (independently of
+ * model.c): kernel [cout][cin][taps], restriction [r][S] (1 input channel, S
+ * taps), interpolation [S][r] (1x1 conv, r -> S). 2D, so taps are s^2. */
+static double glorot_var_expected(const mnnh_param_tensor *ten) {
+    size_t all = 1;
+    for (int d = 0; d < ten->ndims; d++) all *= (size_t)ten->dims[d];
+    double fi, fo;
+    if (strstr(ten->name, "/kernel")) {
+        double taps = (double)all / ten->dims[0] / ten->dims[1];
+        fi = ten->dims[1] * taps, fo = ten->dims[0] * taps;
+    } else if (strstr(ten->name, "/restrict/")) {
+        fi = (double)all / ten->dims[0], fo = (double)all;
+    } else { /* interp */
+        fi = ten->dims[ten->ndims - 1], fo = (double)all / fi;
+    }
+    return 2.0 / (fi + fo);
+}
+
+static void test_init_glorot(void **st) {
+    (void)st;
+    tmodel t;
+    tm_create(&t, 2, 4, 4, 6, 3, MNNH_CNN, "cpu", 1);
+    float *p = TU_NEWF(t.np), *q = TU_NEWF(t.np);
+    assert_int_equal(mnnh_model_init_params_with(t.model, 42, MNNH_INIT_GLOROT), MNNH_OK);
+    assert_int_equal(mnnh_model_get_params(t.model, p), MNNH_OK);
+    assert_int_equal(mnnh_model_init_params_with(t.model, 42, MNNH_INIT_GLOROT), MNNH_OK);
+    assert_int_equal(mnnh_model_get_params(t.model, q), MNNH_OK);
+    assert_memory_equal(p, q, sizeof(float) * t.np); /* keyed by seed only */
+    assert_int_equal(mnnh_model_init_params_with(t.model, 42, MNNH_INIT_HE), MNNH_OK);
+    assert_int_equal(mnnh_model_get_params(t.model, q), MNNH_OK);
+    assert_memory_not_equal(p, q, sizeof(float) * t.np);
+    int checked = 0;
+    for (int k = 0; k < t.tab->count; k++) {
+        const mnnh_param_tensor *ten = &t.tab->t[k];
+        const float *x = p + ten->offset;
+        if (strstr(ten->name, "/bias")) {
+            for (size_t i = 0; i < ten->size; i++) assert_true(x[i] == 0.0f);
+            continue;
+        }
+        double s2 = 0, want = glorot_var_expected(ten);
+        for (size_t i = 0; i < ten->size; i++) s2 += (double)x[i] * x[i];
+        s2 /= (double)ten->size;
+        if (ten->size < 200) continue; /* too few draws for a variance check */
+        checked++;
+        if (!(s2 > 0.75 * want && s2 < 1.3 * want)) {
+            print_error("%s: variance %.4g, expected %.4g\n", ten->name, s2, want);
+            fail();
+        }
+    }
+    assert_true(checked >= 8);
+    mnnh_init bad = (mnnh_init)7, parsed;
+    assert_int_equal(mnnh_model_init_params_with(t.model, 1, bad), MNNH_ERR_ARG);
+    assert_int_equal(mnnh_init_parse("glorot", &parsed), 0);
+    assert_int_equal(parsed, MNNH_INIT_GLOROT);
+    assert_int_equal(mnnh_init_parse("xavier", &parsed), -1);
+    assert_string_equal(mnnh_init_name(MNNH_INIT_HE), "he");
+    free(p), free(q);
+    tm_free(&t);
+}
+
 static void test_create_invalid(void **st) {
     (void)st;
     mnnh_backend *be;
@@ -895,6 +956,7 @@ int main(void) {
         cmocka_unit_test(test_linear_is_affine),
         cmocka_unit_test(test_hmatrix_structure),
         cmocka_unit_test(test_init),
+        cmocka_unit_test(test_init_glorot),
         cmocka_unit_test(test_create_invalid),
     };
     return TU_RUN(tests);

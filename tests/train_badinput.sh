@@ -41,6 +41,7 @@ bad "${GOOD[@]}" --out R --resume valid.h5 --epochs 2 "--resume valid.h5: .*no g
 bad "${GOOD[@]}" --out R --epochs 2 "--out R already holds last.h5" "new run over an existing run"
 bad "${GOOD[@]}" --out R --resume auto --epochs 2 --lr-schedule cosine "--lr-schedule cosine" "unknown schedule"
 bad "${GOOD[@]}" --out R --resume auto --epochs 2 --no-such-option "unknown option '--no-such-option'" "unknown option"
+bad "${GOOD[@]}" --out R --resume auto --epochs 2 --init xavier "--init xavier: expected he or glorot" "unknown initialisation"
 run "$NP" train "${GOOD[@]}" --out /sys
 expect 2 "--out /sys: the checkpoint directory is not writable" "unwritable checkpoint directory"
 touch afile

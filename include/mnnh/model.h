@@ -42,9 +42,16 @@ size_t mnnh_model_nparams(const mnnh_model *model);
 float *mnnh_model_params(mnnh_model *model);
 float *mnnh_model_grads(mnnh_model *model);
 
-/* Weights ~ N(0, 2/fan_in) before ReLU and N(0, 1/fan_in) before a linear
- * output, biases 0; draws keyed by seed only (identical on every rank). */
-mnnh_status mnnh_model_init_params(mnnh_model *model, uint64_t seed);
+/* Weight initialisation: normal draws, biases 0, keyed by seed only
+ * (identical on every rank). HE: N(0, 2/fan_in) before a ReLU and
+ * N(0, 1/fan_in) before a linear output. GLOROT: N(0, 2/(fan_in + fan_out))
+ * for every weight (the variance of Keras' default glorot_uniform, which the
+ * paper's authors' code used). Fans as a convolution sees them (model.c). */
+typedef enum { MNNH_INIT_HE = 0, MNNH_INIT_GLOROT = 1 } mnnh_init;
+const char *mnnh_init_name(mnnh_init init);
+int mnnh_init_parse(const char *name, mnnh_init *init); /* "he" | "glorot"; -1 otherwise */
+mnnh_status mnnh_model_init_params_with(mnnh_model *model, uint64_t seed, mnnh_init init);
+mnnh_status mnnh_model_init_params(mnnh_model *model, uint64_t seed); /* HE */
 
 /* Host copies of parameters / gradients (nparams floats). */
 mnnh_status mnnh_model_get_params(mnnh_model *model, float *host);
