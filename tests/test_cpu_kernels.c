@@ -5,7 +5,10 @@
  * backward (input and parameter gradients, accumulated into non-zero
  * buffers), cnn and lc, with odd batch sizes (a partial vector block and one
  * smaller than a block), at 1 and 2 threads and on every instruction set this
- * machine runs (avx512, avx2, sse). Results at a fixed thread count and
+ * machine runs (avx512, avx2, sse), which also exercises every kernel path
+ * (batch-vectorised, position-vectorised cnn and lc, the flattened block
+ * transposes for n = 4, 8 and odd n; which one runs depends on n and the
+ * vector width). Results at a fixed thread count and
  * instruction set must also be bit-identical from run to run (bit-exact
  * resume depends on it). Then the elementwise ops and the whole model. */
 #include "testutil.h"
@@ -216,16 +219,19 @@ static void check_model_shapes(int dim, int L, int m, int r, int local, const in
     }
 }
 
-static const int batches_1d[] = {1, 19};
+/* 37: several full vector blocks (16) and sample groups (8) per thread plus
+ * partial ones, at 1 and 2 threads (the position-vectorised cnn forward, lc
+ * forward and lc backward tile across groups of samples) */
+static const int batches_1d[] = {1, 19, 37};
 static const int batches_2d[] = {17};
 
 static void test_ks1d_cnn(void **state) {
     (void)state;
-    check_model_shapes(1, 6, 5, 6, 0, batches_1d, 2);
+    check_model_shapes(1, 6, 5, 6, 0, batches_1d, 3);
 }
 static void test_ks1d_lc(void **state) {
     (void)state;
-    check_model_shapes(1, 6, 5, 6, 1, batches_1d, 2);
+    check_model_shapes(1, 6, 5, 6, 1, batches_1d, 3);
 }
 static void test_ks2d_cnn(void **state) {
     (void)state;
