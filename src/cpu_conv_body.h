@@ -12,7 +12,10 @@
  * padding is materialised as halo positions, so every tap is an aligned
  * vector load and the output channels of a tile stay in registers. Weights
  * are packed as [pos?][in channel][tap][out channel] so that a tile's
- * broadcasts are contiguous. The argument structs are in cpu_kernels.c. */
+ * broadcasts are contiguous. The position-vectorised kernels (pconv, pdw,
+ * lconv, lpv_bwd, pad_row) keep each sample's [C][padded P] layout, with VB
+ * consecutive positions per vector (per-lane weights for lc). The argument
+ * structs are in cpu_kernels.c. */
 
 #define CK_CAT_(a, b) a##_##b
 #define CK_CAT(a, b) CK_CAT_(a, b)

@@ -1,24 +1,33 @@
 /* cpu_kernels.c: the "cpu" backend's op table (fast CPU kernels).
  *
- * Kernel layers (CK/LCK), forward and backward, are direct convolutions that
- * vectorise over the batch: a block of VB samples (16 with AVX-512, 8 with
- * AVX2, 4 with SSE2) is transposed into scratch as X[channel][padded
- * position][VB], with the periodic wrap materialised as halo positions; a tile
- * keeps up to ACC output-channel x position accumulators in registers and
- * streams the taps (cpu_conv_body.h, compiled once per instruction set and
- * chosen at run time with __builtin_cpu_supports; MNNH_CPU_ISA=avx512|avx2|sse
- * overrides). The input gradient is the same convolution with transposed,
- * flipped weights; the weight gradient is a register-tiled reduction over
- * blocks and positions. Restriction, interpolation, reshapes and the
- * elementwise ops are plain loops split over samples.
+ * Kernel layers (CK/LCK) are direct convolutions written once in
+ * cpu_conv_body.h (compiled once per instruction set and chosen at run time
+ * with __builtin_cpu_supports; MNNH_CPU_ISA=avx512|avx2|sse overrides), with
+ * two data layouts:
+ * - batch-vectorised: a block of VB samples (16 with AVX-512, 8 with AVX2, 4
+ *   with SSE2) is transposed into scratch as X[channel][padded
+ *   position][VB], the periodic wrap materialised as halo positions; a tile
+ *   keeps up to ACC output-channel x position accumulators in registers and
+ *   streams the taps. The cnn backward runs block by block (input gradient,
+ *   then lane-wise weight / bias gradient sums while the block is hot). Used
+ *   when n is not a multiple of VB (KS 1D n = 4, 8) and by the fused level op.
+ * - position-vectorised (n a multiple of VB): each sample stays [C][P],
+ *   copied with its halo; a vector is VB consecutive positions of a row and a
+ *   tile spans a group of samples. cnn forward; lc forward, input gradient
+ *   and weight gradient with per-lane weights and per-position sums (no lane
+ *   reductions). The lc forward is bit-identical to the batch-vectorised one.
+ * The input gradient is the same convolution with transposed, flipped
+ * weights. Restriction, interpolation, reshapes and the elementwise ops are
+ * plain loops split over samples.
  *
  * Threads (OpenMP, inside the rank): batch blocks (or samples) are split with
- * a fixed static partition; parameter gradients of the cnn variant are summed
- * per thread and the partial sums added in thread order; the lc variant's
- * weight gradient is split over positions (each thread owns its positions).
- * So results are identical from run to run at a given thread count and
- * instruction set (bit-exact resume needs that). Scratch grows on first use
- * and is then reused: the step loop does not allocate. */
+ * a fixed static partition; parameter gradients are summed per thread and the
+ * partial sums added in thread order, except the batch-vectorised lc weight
+ * gradient (n not a multiple of VB), which is split over positions (each
+ * thread owns its positions). So results are identical from run to run at a
+ * given thread count and instruction set (bit-exact resume needs that).
+ * Scratch grows on first use and is then reused: the step loop does not
+ * allocate. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
