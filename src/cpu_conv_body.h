@@ -122,7 +122,7 @@ static inline __attribute__((always_inline)) void F(transpose)(vf *r) {
  * the interior stalls on store forwarding). No loop-to-memcpy conversion: a
  * libc call per row of 4..64 floats cost more than the copy. ---- */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
-static void F(pad_row)(float *restrict d, const float *restrict x, const float *restrict m,
+static inline void F(pad_row)(float *restrict d, const float *restrict x, const float *restrict m,
                        int n, int nb) {
     float *di = d + nb;
     int p = 0;
@@ -144,6 +144,15 @@ static void F(pad_row)(float *restrict d, const float *restrict x, const float *
         d[u] = x[n - nb + u];
         d[n + nb + u] = x[u];
     }
+}
+
+/* C rows of n (stride n in x and m, Pp in d): one call per sample, not per
+ * row (for n = 16 the calls cost as much as the copies). */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+static void F(pad_rows)(float *restrict d, size_t Pp, const float *restrict x,
+                        const float *restrict m, int C, int n, int nb) {
+    for (int c = 0; c < C; c++)
+        F(pad_row)(d + (size_t)c * Pp, x + (size_t)c * n, m ? m + (size_t)c * n : NULL, n, nb);
 }
 
 /* ---- layout changes between [B][C][P] and a block's [C][padded P][VB] ---- */
@@ -864,7 +873,7 @@ static void F(lpv_bwd)(const lpv_args *a) {
 }
 
 static const simd_kernels F(kernels) = {
-    .name = CK_STR(ISA), .vb = VB, .pad_row = F(pad_row),
+    .name = CK_STR(ISA), .vb = VB, .pad_row = F(pad_row), .pad_rows = F(pad_rows),
     .to_block = F(to_block), .grad_to_block = F(grad_to_block), .from_block = F(from_block),
     .conv = F(conv), .dw = F(dw), .db = F(db), .dbx = F(dbx),
     .pconv = F(pconv), .pdw = F(pdw),

@@ -141,6 +141,8 @@ typedef struct {
     int vb;
     void (*pad_row)(float *restrict d, const float *restrict x, const float *restrict m, int n,
                     int nb);
+    void (*pad_rows)(float *restrict d, size_t Pp, const float *restrict x,
+                     const float *restrict m, int C, int n, int nb);
     void (*to_block)(const float *in, int nv, int C, int P, const int *qb, int Pp,
                      const int *halo, int nhalo, float *X);
     void (*grad_to_block)(const float *out, const float *dout, int relu, int nv, int C, int P,
@@ -434,6 +436,10 @@ static void pad_sample(const simd_kernels *K, const mnnh_geom *g, int C, const f
                        const float *mask_out, float *Xp, size_t Pp) {
     int n = g->n, nb = g->nb, Wp = n + 2 * nb;
     size_t P = mnnh_geom_positions(g);
+    if (g->dim == 1 && nb <= n) {
+        K->pad_rows(Xp, Pp, x, mask_out, C, n, nb);
+        return;
+    }
     for (int c = 0; c < C; c++) {
         size_t o = (size_t)c * P;
         if (g->dim == 1) {
