@@ -349,6 +349,7 @@ static mnnh_status train_setup(trainer *t, mnnh_ckpt_data *ck, int *resumed) {
         if (t->c->rank == 0) train_trim_metrics(t->metrics_path, t->state.epoch);
     } else {
         MNNH_TRY(train_init_fresh(t));
+        LOG0(t, "new run: %s initialisation, seed %lld\n", mnnh_init_name(t->init), (long long)cfg->seed);
     }
     const mnnh_norm *nm = mnnh_model_norm(t->model);
     LOG0(t, "%d rank(s), %dD N=%d L=%d m=%d r=%d K=%d %s, %zu parameters; train %lld samples "
