@@ -400,17 +400,13 @@ static void F(conv)(const conv_args *a) {
     F(conv_chunks)(a, fn);
 }
 
-/* ---- weight gradient tile ----
- * dWp[(i T + t) OC + o] += sum over blocks, positions q in [q0, q1), lanes of
- * D[o][qb[q]] * X[i][qb[q] + toff[t]], for CO channels o0.. and TB taps t0.. */
-static inline __attribute__((always_inline)) void F(dw_tile)(const dw_args *a, int q0, int q1,
-                                                             int i, int t0, int o0, float *dWp,
-                                                             const int CO, const int TB) {
-    vf acc[8][8];
-#pragma GCC unroll 8
-    for (int k = 0; k < TB; k++)
-#pragma GCC unroll 8
-        for (int o = 0; o < CO; o++) acc[k][o] = (vf){0};
+/* ---- weight gradient accumulation shared by dw_tile and dwv_tile ----
+ * acc[k][o] += over blocks [blk0, blk1), positions q in [q0, q1), lane-wise,
+ * D[o0 + o][qbd[q]] * X[i][qb[q] + toff[t0 + k]]. */
+static inline __attribute__((always_inline)) void F(dw_accumulate)(const dw_args *a, int q0,
+                                                                   int q1, int i, int t0, int o0,
+                                                                   vf acc[8][8], const int CO,
+                                                                   const int TB) {
     int tk[8];
 #pragma GCC unroll 8
     for (int k = 0; k < TB; k++) tk[k] = a->toff[t0 + k];
@@ -430,6 +426,20 @@ static inline __attribute__((always_inline)) void F(dw_tile)(const dw_args *a, i
             }
         }
     }
+}
+
+/* ---- weight gradient tile ----
+ * dWp[(i T + t) OC + o] += sum over blocks, positions q in [q0, q1), lanes of
+ * D[o][qb[q]] * X[i][qb[q] + toff[t]], for CO channels o0.. and TB taps t0.. */
+static inline __attribute__((always_inline)) void F(dw_tile)(const dw_args *a, int q0, int q1,
+                                                             int i, int t0, int o0, float *dWp,
+                                                             const int CO, const int TB) {
+    vf acc[8][8];
+#pragma GCC unroll 8
+    for (int k = 0; k < TB; k++)
+#pragma GCC unroll 8
+        for (int o = 0; o < CO; o++) acc[k][o] = (vf){0};
+    F(dw_accumulate)(a, q0, q1, i, t0, o0, acc, CO, TB);
 #pragma GCC unroll 8
     for (int k = 0; k < TB; k++)
 #pragma GCC unroll 8
@@ -499,25 +509,7 @@ static inline __attribute__((always_inline)) void F(dwv_tile)(const dw_args *a, 
     for (int k = 0; k < TB; k++)
 #pragma GCC unroll 8
         for (int o = 0; o < CO; o++) acc[k][o] = LDA(base + ((size_t)k * a->OC + o) * VB);
-    int tk[8];
-#pragma GCC unroll 8
-    for (int k = 0; k < TB; k++) tk[k] = a->toff[t0 + k];
-    for (int blk = a->blk0; blk < a->blk1; blk++) {
-        const float *Xi = a->X + (size_t)blk * a->xstride + (size_t)i * a->Pp * VB;
-        const float *Db = a->D + (size_t)blk * a->dstride + (size_t)o0 * a->Ppd * VB;
-        for (int q = q0; q < q1; q++) {
-            int qq = a->qb[q], qd = a->qbd[q];
-            vf d[8];
-#pragma GCC unroll 8
-            for (int o = 0; o < CO; o++) d[o] = LDA(Db + ((size_t)o * a->Ppd + qd) * VB);
-#pragma GCC unroll 8
-            for (int k = 0; k < TB; k++) {
-                vf x = LDA(Xi + (ptrdiff_t)(qq + tk[k]) * VB);
-#pragma GCC unroll 8
-                for (int o = 0; o < CO; o++) acc[k][o] += d[o] * x;
-            }
-        }
-    }
+    F(dw_accumulate)(a, q0, q1, i, t0, o0, acc, CO, TB);
 #pragma GCC unroll 8
     for (int k = 0; k < TB; k++)
 #pragma GCC unroll 8

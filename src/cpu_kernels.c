@@ -343,6 +343,8 @@ static void kgeo_build(const mnnh_geom *g, char *mem, int need_src, kgeo *k) {
 }
 
 static void add_packed(float *dst, const float *part_, size_t KK, int OC, int transpose);
+static void add_thread_parts(float *dW, float *db, const float *parts, int nt, size_t part_floats,
+                             size_t KK, int OC, int transpose, size_t nbias);
 static size_t part_stride(size_t floats);
 
 /* ------------------------------ position-vectorised kernel layers (cnn) */
@@ -565,11 +567,7 @@ static mnnh_status kernel_bwd_pv(const simd_kernels *K, const mnnh_geom *g, int 
         if (hi > lo) K->pdw(&d, mine, mine + wper);
 #pragma omp barrier
 #pragma omp master
-        for (int th = 0; th < nt; th++) {
-            const float *pt = parts + (size_t)th * part_floats;
-            add_packed(dW, pt, (size_t)CI * T, OC, 1);
-            for (int o = 0; o < OC; o++) db[o] += pt[wper + o];
-        }
+        add_thread_parts(dW, db, parts, nt, part_floats, (size_t)CI * T, OC, 1, (size_t)OC);
     }
     return MNNH_OK;
 }
@@ -696,6 +694,19 @@ static void add_packed(float *dst, const float *part_, size_t KK, int OC, int tr
     }
 }
 
+/* dW, db += the per-thread partials in thread order (a fixed order: the sums
+ * do not depend on scheduling). Each partial holds KK*OC packed weight sums
+ * (add_packed) followed by nbias bias sums. */
+static void add_thread_parts(float *dW, float *db, const float *parts, int nt, size_t part_floats,
+                             size_t KK, int OC, int transpose, size_t nbias) {
+    size_t wper = KK * (size_t)OC;
+    for (int th = 0; th < nt; th++) {
+        const float *pt = parts + (size_t)th * part_floats;
+        add_packed(dW, pt, KK, OC, transpose);
+        for (size_t k = 0; k < nbias; k++) db[k] += pt[wper + k];
+    }
+}
+
 /* The parameter-gradient phase of a backward, called by every thread of a
  * parallel region. cnn: each thread reduces its blocks into its partial, the
  * partials are added in thread order; lc: each thread owns a range of
@@ -733,11 +744,7 @@ static void dw_phase(const simd_kernels *K, dw_args d, int lc, int P, int nblk, 
     }
 #pragma omp barrier
 #pragma omp master
-    for (int th = 0; th < nt; th++) {
-        const float *pt = parts + (size_t)th * part_floats;
-        add_packed(dW, pt, KK, d.OC, transpose_w);
-        for (size_t k = 0; k < nbias; k++) db[k] += pt[wper + k];
-    }
+    add_thread_parts(dW, db, parts, nt, part_floats, KK, d.OC, transpose_w, nbias);
 }
 
 static size_t part_stride(size_t floats) { return (floats + 15) & ~(size_t)15; }
@@ -808,11 +815,7 @@ static mnnh_status kernel_bwd_blocks(const simd_kernels *K, const mnnh_geom *g, 
         K->hsum_add(accv, wper + OC, mine);
 #pragma omp barrier
 #pragma omp master
-        for (int th2 = 0; th2 < nt; th2++) {
-            const float *pt = parts + (size_t)th2 * part_floats;
-            add_packed(dW, pt, (size_t)CI * Ti, OC, 1);
-            for (int o = 0; o < OC; o++) db[o] += pt[wper + o];
-        }
+        add_thread_parts(dW, db, parts, nt, part_floats, (size_t)CI * Ti, OC, 1, (size_t)OC);
     }
     return MNNH_OK;
 }
