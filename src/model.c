@@ -204,8 +204,9 @@ mnnh_status mnnh_model_zero_grads(mnnh_model *m) {
  * interpolation [S][r] (S outputs of a 1x1 conv of r channels): fan_in = r,
  * fan_out = S. lc tensors carry a position prefix that is not a fan. Gain 2
  * where a ReLU follows (He), 1 before a linear output. */
-static void tensor_fans(const mnnh_model *m, const char *name, const mnnh_param_tensor *t,
-                        double *fan_in, double *fan_out, double *gain) {
+static void tensor_fans(const mnnh_model *m, const mnnh_param_tensor *t, double *fan_in,
+                        double *fan_out, double *gain) {
+    const char *name = t->name;
     int skip = m->arch.variant == MNNH_LC ? m->arch.dim : 0; /* position prefix */
     size_t per_out = 1;
     for (int d = skip + 1; d < t->ndims; d++) per_out *= (size_t)t->dims[d];
@@ -239,7 +240,7 @@ int mnnh_init_parse(const char *name, mnnh_init *init) {
 /* Standard deviation of the normal draw of one weight tensor. */
 static double tensor_init_sd(const mnnh_model *m, const mnnh_param_tensor *t, mnnh_init init) {
     double fan_in, fan_out, gain;
-    tensor_fans(m, t->name, t, &fan_in, &fan_out, &gain);
+    tensor_fans(m, t, &fan_in, &fan_out, &gain);
     if (init == MNNH_INIT_GLOROT) return sqrt(2.0 / (fan_in + fan_out));
     return sqrt(gain / fan_in);
 }
