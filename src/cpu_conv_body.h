@@ -727,7 +727,7 @@ static void F(pdw)(const dw_args *a, float *dWp, float *db) {
 /* ================= lc, position-vectorised =================
  * Convolution with per-lane (per-position) weights over a group of ns padded
  * samples: Y[s][c][lanes of q] = act(bl[c][lanes] + sum_k sum_t
- * Wl[k][t][c][lanes] X[s][k][qoff[q] + toff[t] + lane]) for CO outputs c0..
+ * Wl[q][k][t][c][lanes] X[s][k][qoff[q] + toff[t] + lane]) for CO outputs c0..
  * and NS samples s0.. (both compile-time: NS x CO accumulators). The lc
  * forward (the accumulation order of conv_tile: bias, then inputs, then taps:
  * the same bits) and the lc input gradient (flipped taps, weights of the
@@ -742,17 +742,20 @@ static inline __attribute__((always_inline)) void F(lconv_tile)(const lconv_args
 #pragma GCC unroll 8
         for (int c = 0; c < CO; c++) acc[s][c] = bq ? LDA(bq + (size_t)c * a->P) : (vf){0};
     const float *Xs = a->X + (size_t)s0 * a->xss + a->qoff[q];
-    const float *Wq = a->Wl + (size_t)c0 * a->P + (size_t)q * VB;
+    /* vector q's weights are one contiguous [CI][T][COUT][VB] block: as a
+     * [..][P] layout their rows were P floats apart and mapped to a quarter
+     * of the L1 sets (n = 64), evicting each other between samples */
+    const float *Wq = a->Wl + ((size_t)q * a->CI * a->T * a->COUT + c0) * VB;
     for (int k = 0; k < a->CI; k++)
         for (int t = 0; t < a->T; t++) {
             vf xv[4];
             const float *Xt = Xs + (size_t)k * a->Pp + a->toff[t];
 #pragma GCC unroll 4
             for (int s = 0; s < NS; s++) xv[s] = F(ldu)(Xt + (size_t)s * a->xss);
-            const float *w = Wq + ((size_t)k * a->T + t) * a->COUT * a->P;
+            const float *w = Wq + ((size_t)k * a->T + t) * a->COUT * VB;
 #pragma GCC unroll 8
             for (int c = 0; c < CO; c++) {
-                vf wv = LDA(w + (size_t)c * a->P);
+                vf wv = LDA(w + (size_t)c * VB);
 #pragma GCC unroll 4
                 for (int s = 0; s < NS; s++) acc[s][c] += wv * xv[s];
             }

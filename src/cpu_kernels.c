@@ -118,7 +118,7 @@ typedef struct {
     size_t xss;               /* floats per sample */
     int ns, nvec, T, CI, Pp, P, COUT, relu;
     const int *qoff, *toff;
-    const float *Wl;          /* [CI][T][COUT][P] */
+    const float *Wl;          /* [P / VB][CI][T][COUT][VB]: one vector's weights contiguous */
     const float *bl;          /* [COUT][P] or NULL */
     float *Y;                 /* [s][COUT][P] */
     size_t yss;
@@ -573,7 +573,7 @@ static mnnh_status kernel_bwd_pv(const simd_kernels *K, const mnnh_geom *g, int 
 }
 
 /* lc forward, position-vectorised (n a multiple of the vector width): the
- * weights are repacked per lane, Wf[i][t][o][p] = W[p][o][i][t], and each
+ * weights are repacked per lane, Wf[q][i][t][o][lane] = W[q VB + lane][o][i][t], and each
  * thread runs groups of PV_GROUP padded samples through lconv (no transposes
  * of the activations; the batch-vectorised path transposes every block in and
  * out). Each output adds bias, then inputs, then taps, as conv_tile does: the
@@ -597,18 +597,18 @@ static mnnh_status kernel_fwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     float *Wf = (float *)(mem + o_wf), *bl = Wf + wper * P;
 #pragma omp parallel num_threads(nt)
     {
-        /* in blocks of 16 positions: 16 read streams, contiguous writes */
+        /* one vector of positions at a time: VB read streams, contiguous writes */
 #pragma omp for schedule(static)
-        for (long p0 = 0; p0 < (long)P; p0 += 16) {
-            size_t np = P - (size_t)p0 < 16 ? P - (size_t)p0 : 16;
+        for (int q = 0; q < pg.nvec; q++) {
+            size_t p0 = (size_t)q * VBk;
             for (int o = 0; o < OC; o++) {
                 for (int i = 0; i < CI; i++)
                     for (int tt = 0; tt < Ti; tt++) {
-                        const float *src = W + (size_t)p0 * wper + ((size_t)o * CI + i) * Ti + tt;
-                        float *dst = Wf + (((size_t)i * Ti + tt) * OC + o) * P + p0;
-                        for (size_t j = 0; j < np; j++) dst[j] = src[j * wper];
+                        const float *src = W + p0 * wper + ((size_t)o * CI + i) * Ti + tt;
+                        float *dst = Wf + (((size_t)q * CI + i) * Ti + tt) * OC * VBk + (size_t)o * VBk;
+                        for (int j = 0; j < VBk; j++) dst[j] = src[j * wper];
                     }
-                for (size_t j = 0; j < np; j++) bl[(size_t)o * P + p0 + j] = b[(p0 + j) * OC + o];
+                for (int j = 0; j < VBk; j++) bl[(size_t)o * P + p0 + j] = b[(p0 + j) * OC + o];
             }
         }
         int t = thread_id(), lo, hi;
@@ -856,16 +856,18 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
 #pragma omp parallel num_threads(nt)
     {
         if (din) {
-            /* Wd[o][t][i][p] = W[srcpos(p, t)][o][i][t]: the weight through
-             * which output position srcpos(p, t) read input p at tap t; in
-             * blocks of 16 positions (their source rows stay in L1) */
+            /* Wd[q][o][t][i][lane] = W[srcpos(p, t)][o][i][t], p = q VB + lane:
+             * the weight through which output position srcpos(p, t) read
+             * input p at tap t; one vector of positions at a time (their
+             * source rows stay in L1, the vector's weights are contiguous) */
 #pragma omp for schedule(static)
-            for (long p0 = 0; p0 < (long)P; p0 += 16)
+            for (int q = 0; q < pg.nvec; q++)
                 for (int r = 0; r < OC * Ti * CI; r++) {
                     int o = r / (Ti * CI), tt = r / CI % Ti, i = r % CI;
-                    size_t wk = ((size_t)o * CI + i) * Ti + tt;
-                    for (size_t p = (size_t)p0; p < (size_t)p0 + 16 && p < P; p++)
-                        Wd[(size_t)r * P + p] = W[(size_t)kg.srcpos[p * Ti + tt] * wper + wk];
+                    size_t wk = ((size_t)o * CI + i) * Ti + tt, p0 = (size_t)q * VBk;
+                    float *dst = Wd + ((size_t)q * OC * Ti * CI + r) * VBk;
+                    for (int j = 0; j < VBk; j++)
+                        dst[j] = W[(size_t)kg.srcpos[(p0 + j) * Ti + tt] * wper + wk];
                 }
         }
         int t = thread_id(), lo, hi;
