@@ -731,31 +731,61 @@ static void F(pdw)(const dw_args *a, float *dWp, float *db) {
  * and NS samples s0.. (both compile-time: NS x CO accumulators). The lc
  * forward (the accumulation order of conv_tile: bias, then inputs, then taps:
  * the same bits) and the lc input gradient (flipped taps, weights of the
- * source positions). */
+ * source positions). With shared (cnn) weights Wl is [k][t][c] scalars and bl
+ * [c] (the order of pconv_tile: the same bits).
+ *
+ * Unpadded rows (eidx set, 1D): X is the caller's [s][k][P] itself, toff
+ * the signed tap offsets; a vector whose taps stay inside the row is one
+ * unaligned load; the taps of the first and last vectors of the row (EDGE)
+ * that wrap around are a lane shuffle of the two aligned vectors whose
+ * concatenation holds the periodic window (needs nb <= VB). No padded copy
+ * of the activations is made. */
+static inline __attribute__((always_inline)) vf F(edge_tap)(const float *row, const int *elo,
+                                                            const int *ehi, const int *eidx,
+                                                            int t) {
+    if (ehi[t] < 0) return F(ldu)(row + elo[t]); /* this tap does not wrap */
+    vi ix;
+    memcpy(&ix, eidx + (size_t)t * VB, sizeof ix);
+    return __builtin_shuffle(F(ldu)(row + elo[t]), F(ldu)(row + ehi[t]), ix);
+}
+
+/* the edge tables of vector q: e = 0 for the first vector, 1 for the last */
+static inline int F(edge_of)(const int *eidx, int q, int nvec) {
+    return eidx && (q == 0 || q == nvec - 1) ? (q == 0 ? 0 : 1) : -1;
+}
+
 static inline __attribute__((always_inline)) void F(lconv_tile)(const lconv_args *a, int s0, int q,
                                                                 int c0, const int CO,
-                                                                const int NS) {
+                                                                const int NS, const int SHARED,
+                                                                const int EDGE) {
     vf acc[4][8];
-    const float *bq = a->bl ? a->bl + (size_t)c0 * a->P + (size_t)q * VB : NULL;
+    const float *bq = a->bl ? a->bl + (SHARED ? (size_t)c0 : (size_t)c0 * a->P + (size_t)q * VB)
+                            : NULL;
 #pragma GCC unroll 4
     for (int s = 0; s < NS; s++)
 #pragma GCC unroll 8
-        for (int c = 0; c < CO; c++) acc[s][c] = bq ? LDA(bq + (size_t)c * a->P) : (vf){0};
-    const float *Xs = a->X + (size_t)s0 * a->xss + a->qoff[q];
+        for (int c = 0; c < CO; c++)
+            acc[s][c] = !bq ? (vf){0} : SHARED ? F(splat)(bq[c]) : LDA(bq + (size_t)c * a->P);
+    const float *Xs = a->X + (size_t)s0 * a->xss + (EDGE ? 0 : a->qoff[q]);
+    const int e = EDGE ? (q == 0 ? 0 : 1) : 0;
+    const int *elo = EDGE ? a->elo + (size_t)e * a->T : NULL;
+    const int *ehi = EDGE ? a->ehi + (size_t)e * a->T : NULL;
     /* vector q's weights are one contiguous [CI][T][COUT][VB] block: as a
      * [..][P] layout their rows were P floats apart and mapped to a quarter
      * of the L1 sets (n = 64), evicting each other between samples */
-    const float *Wq = a->Wl + ((size_t)q * a->CI * a->T * a->COUT + c0) * VB;
+    const float *Wq = SHARED ? a->Wl + c0 : a->Wl + ((size_t)q * a->CI * a->T * a->COUT + c0) * VB;
     for (int k = 0; k < a->CI; k++)
         for (int t = 0; t < a->T; t++) {
             vf xv[4];
-            const float *Xt = Xs + (size_t)k * a->Pp + a->toff[t];
+            const float *Xk = Xs + (size_t)k * a->Pp;
 #pragma GCC unroll 4
-            for (int s = 0; s < NS; s++) xv[s] = F(ldu)(Xt + (size_t)s * a->xss);
-            const float *w = Wq + ((size_t)k * a->T + t) * a->COUT * VB;
+            for (int s = 0; s < NS; s++)
+                xv[s] = EDGE ? F(edge_tap)(Xk + (size_t)s * a->xss, elo, ehi, a->eidx, t)
+                             : F(ldu)(Xk + a->toff[t] + (size_t)s * a->xss);
+            const float *w = Wq + ((size_t)k * a->T + t) * a->COUT * (SHARED ? 1 : VB);
 #pragma GCC unroll 8
             for (int c = 0; c < CO; c++) {
-                vf wv = LDA(w + (size_t)c * VB);
+                vf wv = SHARED ? F(splat)(w[c]) : LDA(w + (size_t)c * VB);
 #pragma GCC unroll 4
                 for (int s = 0; s < NS; s++) acc[s][c] += wv * xv[s];
             }
@@ -770,14 +800,24 @@ static inline __attribute__((always_inline)) void F(lconv_tile)(const lconv_args
         }
 }
 
+/* The samples of the group in tiles of NS (then single samples) at vector q. */
+#define LCONV_SAMPLES(SH, ED)                                                         \
+    {                                                                                 \
+        int s = 0;                                                                    \
+        for (; s + NS <= a->ns; s += NS) F(lconv_tile)(a, s, q, c0, CW, NS, SH, ED);  \
+        for (; s < a->ns; s++) F(lconv_tile)(a, s, q, c0, CW, 1, SH, ED);             \
+    }
 #define NS_OF(CO) ((ACC / (CO)) >= 4 ? 4 : (ACC / (CO)) < 1 ? 1 : ACC / (CO))
 #define DEF_LCONV(CO)                                                                 \
     static void F(lconv_##CO)(const lconv_args *a, int c0) {                          \
-        enum { NS = NS_OF(CO) };                                                      \
+        enum { NS = NS_OF(CO), CW = CO };                                             \
         for (int q = 0; q < a->nvec; q++) {                                           \
-            int s = 0;                                                                \
-            for (; s + NS <= a->ns; s += NS) F(lconv_tile)(a, s, q, c0, CO, NS);      \
-            for (; s < a->ns; s++) F(lconv_tile)(a, s, q, c0, CO, 1);                 \
+            int edge = F(edge_of)(a->eidx, q, a->nvec) >= 0;                          \
+            if (a->shared) {                                                          \
+                if (edge) LCONV_SAMPLES(1, 1) else LCONV_SAMPLES(1, 0)                \
+            } else {                                                                  \
+                if (edge) LCONV_SAMPLES(0, 1) else LCONV_SAMPLES(0, 0)                \
+            }                                                                         \
         }                                                                             \
     }
 DEF_LCONV(1) DEF_LCONV(2) DEF_LCONV(3) DEF_LCONV(4) DEF_LCONV(5) DEF_LCONV(6) DEF_LCONV(7)
@@ -799,7 +839,7 @@ static void F(lconv)(const lconv_args *a) {
  * X[s][i][qoff[q] + toff[t] + lane] for CO channels o0.. and TB taps t0... */
 static inline __attribute__((always_inline)) void F(lpv_dw_tile)(const lpv_args *a, int q, int i,
                                                                  int t0, int o0, const int CO,
-                                                                 const int TB) {
+                                                                 const int TB, const int EDGE) {
     vf acc[8][8];
     const size_t P = (size_t)a->P, T = (size_t)a->T;
     float *base = a->dWt + (((size_t)o0 * a->CI + i) * T + t0) * P + (size_t)q * VB;
@@ -810,14 +850,18 @@ static inline __attribute__((always_inline)) void F(lpv_dw_tile)(const lpv_args 
     int tk[8];
 #pragma GCC unroll 8
     for (int k = 0; k < TB; k++) tk[k] = a->toff[t0 + k];
-    const float *Xq = a->X + (size_t)i * a->Pp + a->qoff[q];
+    const int e = EDGE ? (q == 0 ? 0 : 1) : 0;
+    const int *elo = EDGE ? a->elo + (size_t)e * T : NULL, *ehi = EDGE ? a->ehi + (size_t)e * T : NULL;
+    const float *Xi = a->X + (size_t)i * a->Pp, *Xq = Xi + a->qoff[q];
     const float *Dq = a->D + (size_t)o0 * a->Pp + a->qoff[q] + a->ctr;
     for (int s = 0; s < a->ns; s++) {
         /* TB tap vectors in registers, one gradient vector at a time
          * (TB + 1 live operands besides the accumulators) */
         vf x[8];
 #pragma GCC unroll 8
-        for (int k = 0; k < TB; k++) x[k] = F(ldu)(Xq + (size_t)s * a->xss + tk[k]);
+        for (int k = 0; k < TB; k++)
+            x[k] = EDGE ? F(edge_tap)(Xi + (size_t)s * a->xss, elo, ehi, a->eidx, t0 + k)
+                        : F(ldu)(Xq + (size_t)s * a->xss + tk[k]);
 #pragma GCC unroll 8
         for (int o = 0; o < CO; o++) {
             vf d = F(ldu)(Dq + (size_t)s * a->dss + (size_t)o * a->Pp);
@@ -840,10 +884,15 @@ static inline __attribute__((always_inline)) void F(lpv_dw_tile)(const lpv_args 
 #define DEF_LDW(CO)                                                                   \
     static void F(lpv_dw_##CO)(const lpv_args *a, int o0) {                           \
         enum { TB = TB_OF(CO) };                                                      \
-        for (int q = 0; q < a->nvec; q++)                                             \
-            for (int i = 0; i < a->CI; i++) TAP_CHUNKS(TB, LDW_CALL, CO)              \
+        for (int q = 0; q < a->nvec; q++) {                                           \
+            if (F(edge_of)(a->eidx, q, a->nvec) >= 0)                                 \
+                for (int i = 0; i < a->CI; i++) TAP_CHUNKS(TB, LDW_EDGE, CO)          \
+            else                                                                      \
+                for (int i = 0; i < a->CI; i++) TAP_CHUNKS(TB, LDW_CALL, CO)          \
+        }                                                                             \
     }
-#define LDW_CALL(k, CO) F(lpv_dw_tile)(a, q, i, t, o0, CO, k)
+#define LDW_CALL(k, CO) F(lpv_dw_tile)(a, q, i, t, o0, CO, k, 0)
+#define LDW_EDGE(k, CO) F(lpv_dw_tile)(a, q, i, t, o0, CO, k, 1)
 DEF_LDW(1) DEF_LDW(2) DEF_LDW(3) DEF_LDW(4) DEF_LDW(5) DEF_LDW(6) DEF_LDW(7) DEF_LDW(8)
 
 /* The group's weight and bias gradient lane sums. */
@@ -890,6 +939,8 @@ static const simd_kernels F(kernels) = {
 #undef DEF_LDW
 #undef LTB_OF
 #undef LDW_CALL
+#undef LDW_EDGE
+#undef LCONV_SAMPLES
 #undef NS_OF
 #undef DWV_CALL
 #undef TAP_CHUNKS

@@ -122,6 +122,9 @@ typedef struct {
     const float *bl;          /* [COUT][P] or NULL */
     float *Y;                 /* [s][COUT][P] */
     size_t yss;
+    int shared;               /* cnn: Wl [CI][T][COUT] and bl [COUT] scalars */
+    const int *elo, *ehi;     /* unpadded rows (wgeo): edge vectors, or NULL */
+    const int *eidx;
 } lconv_args;
 
 /* Position-vectorised lc weight / bias gradient over a group of ns samples
@@ -134,6 +137,8 @@ typedef struct {
     const int *qoff, *toff;   /* as pgeo */
     float *dWt;               /* [OC][CI][T][P] lane sums */
     float *dbt;               /* [OC][P] lane sums */
+    const int *elo, *ehi;     /* unpadded X rows (wgeo): edge vectors, or NULL */
+    const int *eidx;
 } lpv_args;
 
 typedef struct {
@@ -385,6 +390,76 @@ static void pgeo_build(const mnnh_geom *g, int VBk, char *mem, pgeo *k) {
     for (int t = 0; t < k->T; t++) k->toffb[t] = k->toff[k->T - 1 - t];
 }
 
+/* ------------------------ unpadded 1D rows (no padded copy; cpu_conv_body.h) */
+/* The position-vectorised 1D kernels can read the caller's rows [C][n]
+ * directly: vector q's tap t is the VB floats at q VB + toff[t] (toff signed,
+ * t - nb) when they lie inside the row; only the first and last vectors of
+ * a row wrap around, and for them tap t is a lane shuffle (eidx[t]) of the
+ * aligned vectors at elo[e][t] and ehi[e][t] (e = 0 first, 1 last). That
+ * needs nb <= VB. The padded copy this replaces cost 15-25% of the KS 1D
+ * position-vectorised layers (a store stream per activation and per layer). */
+typedef struct {
+    int nvec, T;
+    int *qoff, *toff, *toffb;       /* toffb: taps of the transposed convolution */
+    int *elo, *ehi, *eidx;          /* [2][T], [2][T], [T][VB] for toff */
+    int *elob, *ehib, *eidxb;       /* the same for toffb */
+} wgeo;
+
+static int wgeo_usable(const mnnh_geom *g, int VBk) {
+    return g->dim == 1 && g->n % VBk == 0 && g->nb <= VBk;
+}
+
+static size_t wgeo_bytes(const mnnh_geom *g, int VBk) {
+    size_t off = 0, T = mnnh_geom_taps(g);
+    take(&off, (size_t)g->n / VBk * sizeof(int));
+    for (int k = 0; k < 2; k++) {
+        take(&off, T * sizeof(int));
+        take(&off, 2 * T * sizeof(int));
+        take(&off, 2 * T * sizeof(int));
+        take(&off, T * VBk * sizeof(int));
+    }
+    return off;
+}
+
+/* Edge tables of the signed tap offsets off[T] (see wgeo). A tap of an
+ * edge vector whose window stays inside the row (the first vector's right
+ * taps, the last one's left taps) is marked ehi = -1 and read directly at
+ * elo: half the shuffles, which share a port with the multiply-adds. */
+static void wgeo_edges(const int *off, int T, int nvec, int VBk, int *elo, int *ehi, int *eidx) {
+    const int n = nvec * VBk;
+    for (int e = 0; e < 2; e++) {
+        int q = e ? nvec - 1 : 0;
+        for (int t = 0; t < T; t++) {
+            int start = q * VBk + off[t], lo = off[t] < 0 ? (q - 1 + nvec) % nvec : q;
+            int inside = start >= 0 && start + VBk <= n;
+            elo[e * T + t] = inside ? start : lo * VBk;
+            ehi[e * T + t] = inside ? -1 : (lo + 1) % nvec * VBk;
+        }
+    }
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < VBk; j++) eidx[t * VBk + j] = (off[t] < 0 ? VBk + off[t] : off[t]) + j;
+}
+
+static void wgeo_build(const mnnh_geom *g, int VBk, char *mem, wgeo *w) {
+    size_t off = 0;
+    w->nvec = g->n / VBk;
+    w->T = (int)mnnh_geom_taps(g);
+    int T = w->T;
+    w->qoff = (int *)(mem + take(&off, (size_t)w->nvec * sizeof(int)));
+    int **tabs[2][4] = {{&w->toff, &w->elo, &w->ehi, &w->eidx},
+                        {&w->toffb, &w->elob, &w->ehib, &w->eidxb}};
+    for (int k = 0; k < 2; k++) {
+        *tabs[k][0] = (int *)(mem + take(&off, (size_t)T * sizeof(int)));
+        *tabs[k][1] = (int *)(mem + take(&off, 2 * (size_t)T * sizeof(int)));
+        *tabs[k][2] = (int *)(mem + take(&off, 2 * (size_t)T * sizeof(int)));
+        *tabs[k][3] = (int *)(mem + take(&off, (size_t)T * VBk * sizeof(int)));
+    }
+    for (int q = 0; q < w->nvec; q++) w->qoff[q] = q * VBk;
+    for (int t = 0; t < T; t++) w->toff[t] = t - g->nb, w->toffb[t] = g->nb - t;
+    wgeo_edges(w->toff, T, w->nvec, VBk, w->elo, w->ehi, w->eidx);
+    wgeo_edges(w->toffb, T, w->nvec, VBk, w->elob, w->ehib, w->eidxb);
+}
+
 /* The periodic halo of a padded row d[0..n+2nb) whose interior d[nb..nb+n)
  * is set: d[u] = d[nb + (u - nb) mod n]. Without a division per element when
  * nb <= n (every model shape): this runs once per sample and channel, where
@@ -578,6 +653,27 @@ static mnnh_status kernel_bwd_pv(const simd_kernels *K, const mnnh_geom *g, int 
  * of the activations; the batch-vectorised path transposes every block in and
  * out). Each output adds bias, then inputs, then taps, as conv_tile does: the
  * same bits as the batch-vectorised path (the fused level op uses that one). */
+/* Wf[q][i][t][o][lane] = W[q VB + lane][o][i][t], bl[o][p] = b[p][o]: the lc
+ * forward's per-lane weights, one vector of positions at a time (VB read
+ * streams, contiguous writes). Called by every thread of a parallel region. */
+static void pack_lc_fwd(const float *W, const float *b, int nvec, int VBk, int CI, int Ti, int OC,
+                        size_t P, float *Wf, float *bl) {
+    const size_t wper = (size_t)CI * Ti * OC;
+#pragma omp for schedule(static)
+    for (int q = 0; q < nvec; q++) {
+        size_t p0 = (size_t)q * VBk;
+        for (int o = 0; o < OC; o++) {
+            for (int i = 0; i < CI; i++)
+                for (int tt = 0; tt < Ti; tt++) {
+                    const float *src = W + p0 * wper + ((size_t)o * CI + i) * Ti + tt;
+                    float *dst = Wf + (((size_t)q * CI + i) * Ti + tt) * OC * VBk + (size_t)o * VBk;
+                    for (int j = 0; j < VBk; j++) dst[j] = src[j * wper];
+                }
+            for (int j = 0; j < VBk; j++) bl[(size_t)o * P + p0 + j] = b[(p0 + j) * OC + o];
+        }
+    }
+}
+
 static mnnh_status kernel_fwd_lpv(const simd_kernels *K, const mnnh_geom *g, int B,
                                   const float *in, const float *W, const float *b, float *out) {
     const int VBk = K->vb, CI = g->cin, OC = g->cout, Ti = (int)mnnh_geom_taps(g);
@@ -597,25 +693,12 @@ static mnnh_status kernel_fwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     float *Wf = (float *)(mem + o_wf), *bl = Wf + wper * P;
 #pragma omp parallel num_threads(nt)
     {
-        /* one vector of positions at a time: VB read streams, contiguous writes */
-#pragma omp for schedule(static)
-        for (int q = 0; q < pg.nvec; q++) {
-            size_t p0 = (size_t)q * VBk;
-            for (int o = 0; o < OC; o++) {
-                for (int i = 0; i < CI; i++)
-                    for (int tt = 0; tt < Ti; tt++) {
-                        const float *src = W + p0 * wper + ((size_t)o * CI + i) * Ti + tt;
-                        float *dst = Wf + (((size_t)q * CI + i) * Ti + tt) * OC * VBk + (size_t)o * VBk;
-                        for (int j = 0; j < VBk; j++) dst[j] = src[j * wper];
-                    }
-                for (int j = 0; j < VBk; j++) bl[(size_t)o * P + p0 + j] = b[(p0 + j) * OC + o];
-            }
-        }
+        pack_lc_fwd(W, b, pg.nvec, VBk, CI, Ti, OC, P, Wf, bl);
         int t = thread_id(), lo, hi;
         part(B, t, nt, &lo, &hi);
         float *Xp = (float *)(mem + o_th + per_thread * t);
         lconv_args c = {Xp, xss, 0, pg.nvec, Ti, CI, (int)Pp, (int)P, OC, g->relu, pg.qoff,
-                        pg.toff, Wf, bl, NULL, (size_t)OC * P};
+                        pg.toff, Wf, bl, NULL, (size_t)OC * P, 0, NULL, NULL, NULL};
         for (int b0 = lo; b0 < hi; b0 += PV_GROUP) {
             int ns = hi - b0 < PV_GROUP ? hi - b0 : PV_GROUP;
             for (int s = 0; s < ns; s++)
@@ -628,11 +711,50 @@ static mnnh_status kernel_fwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     return MNNH_OK;
 }
 
+/* cnn and lc forward on unpadded 1D rows (wgeo): each thread runs its
+ * samples in groups of PV_GROUP straight from the input through lconv (cnn:
+ * shared weights); no scratch besides the packed weights and tables. Same
+ * accumulation order as kernel_fwd_pv / kernel_fwd_lpv: the same bits. */
+static mnnh_status kernel_fwd_wrap(const simd_kernels *K, const mnnh_geom *g, int B,
+                                   const float *in, const float *W, const float *b, float *out) {
+    const int VBk = K->vb, CI = g->cin, OC = g->cout, Ti = (int)mnnh_geom_taps(g), lc = g->local;
+    const size_t P = mnnh_geom_positions(g), wper = (size_t)CI * Ti * OC;
+    const int nt = nthreads_for(B);
+    size_t off = 0;
+    size_t o_wg = take(&off, wgeo_bytes(g, VBk));
+    size_t o_w = take(&off, (lc ? (wper + OC) * P : wper) * sizeof(float));
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    wgeo wg;
+    wgeo_build(g, VBk, mem + o_wg, &wg);
+    float *Wf = (float *)(mem + o_w), *bl = lc ? Wf + wper * P : NULL;
+    if (!lc) /* [o][i][t] -> [i][t][o] (a few hundred floats) */
+        for (int o = 0; o < OC; o++)
+            for (size_t k = 0; k < (size_t)CI * Ti; k++) Wf[k * OC + o] = W[(size_t)o * CI * Ti + k];
+#pragma omp parallel num_threads(nt)
+    {
+        if (lc) pack_lc_fwd(W, b, wg.nvec, VBk, CI, Ti, OC, P, Wf, bl);
+        int lo, hi;
+        part(B, thread_id(), nt, &lo, &hi);
+        lconv_args c = {NULL, (size_t)CI * P, 0, wg.nvec, Ti, CI, (int)P, (int)P, OC, g->relu,
+                        wg.qoff, wg.toff, Wf, lc ? bl : b, NULL, (size_t)OC * P, !lc, wg.elo,
+                        wg.ehi, wg.eidx};
+        for (int b0 = lo; b0 < hi; b0 += PV_GROUP) {
+            c.ns = hi - b0 < PV_GROUP ? hi - b0 : PV_GROUP;
+            c.X = in + (size_t)b0 * CI * P;
+            c.Y = out + (size_t)b0 * OC * P;
+            K->lconv(&c);
+        }
+    }
+    return MNNH_OK;
+}
+
 /* ------------------------------------------------------ kernel forward */
 static mnnh_status cpu_kernel_fwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
                                   const float *W, const float *b, float *out) {
     (void)be;
     const simd_kernels *K = kern();
+    if (wgeo_usable(g, K->vb) && (pv_mask() & 1)) return kernel_fwd_wrap(K, g, B, in, W, b, out);
     if (g->n % K->vb == 0 && (pv_mask() & 1))
         return g->local ? kernel_fwd_lpv(K, g, B, in, W, b, out)
                         : kernel_fwd_pv(K, g, B, in, W, b, out);
@@ -820,29 +942,74 @@ static mnnh_status kernel_bwd_blocks(const simd_kernels *K, const mnnh_geom *g, 
     return MNNH_OK;
 }
 
+/* Wd[q][o][t][i][lane] = W[srcpos(p, t)][o][i][t], p = q VB + lane: the
+ * weight through which output position srcpos(p, t) read input p at tap t;
+ * one vector of positions at a time (their source rows stay in L1, the
+ * vector's weights are contiguous). Called by every thread of a parallel
+ * region. */
+static void pack_lc_bwd(const float *W, const int *srcpos, int nvec, int VBk, int CI, int Ti,
+                        int OC, float *Wd) {
+    const size_t wper = (size_t)CI * Ti * OC;
+#pragma omp for schedule(static)
+    for (int q = 0; q < nvec; q++)
+        for (int r = 0; r < OC * Ti * CI; r++) {
+            int o = r / (Ti * CI), tt = r / CI % Ti, i = r % CI;
+            size_t wk = ((size_t)o * CI + i) * Ti + tt, p0 = (size_t)q * VBk;
+            float *dst = Wd + ((size_t)q * OC * Ti * CI + r) * VBk;
+            for (int j = 0; j < VBk; j++) dst[j] = W[(size_t)srcpos[(p0 + j) * Ti + tt] * wper + wk];
+        }
+}
+
+/* dW[p][k] += the sum over the nt threads, in thread order, of their lane
+ * sums sums_t[k][p] (k = (o CI + i) T + t; db after dW; thread th's sums at
+ * sums0 + th * stride floats), in blocks of 16 positions: contiguous,
+ * vectorisable reads, 16 write streams. Called by every thread. */
+static void add_lane_sums(const float *sums0, size_t stride, int nt, size_t P, size_t wper,
+                          int OC, float *dW, float *db) {
+#pragma omp for schedule(static)
+    for (long p0 = 0; p0 < (long)P; p0 += 16) {
+        size_t np = P - (size_t)p0 < 16 ? P - (size_t)p0 : 16;
+        for (size_t k = 0; k < wper + OC; k++) {
+            float sum[16];
+            const float *s0 = sums0 + k * P + p0;
+            for (size_t j = 0; j < np; j++) sum[j] = s0[j];
+            for (int th = 1; th < nt; th++) {
+                const float *sj = sums0 + th * stride + k * P + p0;
+                for (size_t j = 0; j < np; j++) sum[j] += sj[j];
+            }
+            float *dst = k < wper ? dW + (size_t)p0 * wper + k : db + (size_t)p0 * OC + (k - wper);
+            size_t dstride = k < wper ? wper : (size_t)OC;
+            for (size_t j = 0; j < np; j++) dst[j * dstride] += sum[j];
+        }
+    }
+}
+
 /* lc backward, position-vectorised (n a multiple of the vector width): each
- * thread takes a static slice of the samples, pads them in groups of
- * LPV_GROUP (input and masked output gradient, [C][Pp] each, in L1), and
- * for each group runs the input gradient (per-lane weights Wd, packed once
- * per call) and adds the weight and bias gradients to lane sums that are
+ * thread takes a static slice of the samples in groups of LPV_GROUP and for
+ * each group runs the input gradient (per-lane weights Wd, packed once per
+ * call) and adds the weight and bias gradients to lane sums that are
  * already per position, so no lane reduction is needed (the batch-vectorised
  * path reduces 16 lanes per weight: for lc that is one reduction per weight
- * and position, as many as the multiply-adds). The per-thread sums are added
- * in thread order: results depend only on the thread count. */
+ * and position, as many as the multiply-adds). 1D (wgeo): the kernels read
+ * the input rows directly and the masked output gradient from one flat
+ * masked copy of the group (no halo); otherwise both are padded per sample.
+ * The per-thread sums are added in thread order: results depend only on the
+ * thread count. */
 #define LPV_GROUP 8
 static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int B,
                                   const float *in, const float *W, const float *out,
                                   const float *dout, float *din, float *dW, float *db) {
     const int VBk = K->vb, CI = g->cin, OC = g->cout, Ti = (int)mnnh_geom_taps(g);
     const size_t P = mnnh_geom_positions(g), wper = (size_t)CI * Ti * OC;
-    const int nt = nthreads_for(B), Wp1 = g->n + 2 * g->nb;
-    const size_t Pp = g->dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
+    const int nt = nthreads_for(B), Wp1 = g->n + 2 * g->nb, wrap = wgeo_usable(g, VBk);
+    const size_t Pp = wrap ? P : g->dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
     size_t off = 0;
     size_t o_pg = take(&off, pgeo_bytes(g, VBk));
+    size_t o_wg = take(&off, wrap ? wgeo_bytes(g, VBk) : 0);
     size_t o_kg = take(&off, kgeo_bytes(g, 1));
     size_t o_wd = take(&off, din ? P * wper * sizeof(float) : 0);
     size_t o_th = take(&off, 0), per_thread = 0;
-    size_t t_x = take(&per_thread, (size_t)LPV_GROUP * CI * Pp * sizeof(float));
+    size_t t_x = take(&per_thread, wrap ? 0 : (size_t)LPV_GROUP * CI * Pp * sizeof(float));
     size_t t_d = take(&per_thread, (size_t)LPV_GROUP * OC * Pp * sizeof(float));
     size_t t_w = take(&per_thread, (wper + OC) * P * sizeof(float));
     off += per_thread * nt;
@@ -850,44 +1017,41 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
     pgeo pg;
     pgeo_build(g, VBk, mem + o_pg, &pg);
+    wgeo wg = {0};
+    if (wrap) wgeo_build(g, VBk, mem + o_wg, &wg);
     kgeo kg;
     kgeo_build(g, mem + o_kg, 1, &kg);
     float *Wd = (float *)(mem + o_wd);
 #pragma omp parallel num_threads(nt)
     {
-        if (din) {
-            /* Wd[q][o][t][i][lane] = W[srcpos(p, t)][o][i][t], p = q VB + lane:
-             * the weight through which output position srcpos(p, t) read
-             * input p at tap t; one vector of positions at a time (their
-             * source rows stay in L1, the vector's weights are contiguous) */
-#pragma omp for schedule(static)
-            for (int q = 0; q < pg.nvec; q++)
-                for (int r = 0; r < OC * Ti * CI; r++) {
-                    int o = r / (Ti * CI), tt = r / CI % Ti, i = r % CI;
-                    size_t wk = ((size_t)o * CI + i) * Ti + tt, p0 = (size_t)q * VBk;
-                    float *dst = Wd + ((size_t)q * OC * Ti * CI + r) * VBk;
-                    for (int j = 0; j < VBk; j++)
-                        dst[j] = W[(size_t)kg.srcpos[(p0 + j) * Ti + tt] * wper + wk];
-                }
-        }
+        if (din) pack_lc_bwd(W, kg.srcpos, pg.nvec, VBk, CI, Ti, OC, Wd);
         int t = thread_id(), lo, hi;
         part(B, t, nt, &lo, &hi);
         char *th = mem + o_th + per_thread * t;
         float *X = (float *)(th + t_x), *D = (float *)(th + t_d), *dWt = (float *)(th + t_w);
         memset(dWt, 0, (wper + OC) * P * sizeof(float));
         lpv_args a = {X, D, (size_t)CI * Pp, (size_t)OC * Pp, 0, pg.nvec, Ti, CI, OC, (int)Pp,
-                      (int)P, pg.ctr, pg.qoff, pg.toff, dWt, dWt + wper * P};
+                      (int)P, wrap ? 0 : pg.ctr, wrap ? wg.qoff : pg.qoff,
+                      wrap ? wg.toff : pg.toff, dWt, dWt + wper * P, wg.elo, wg.ehi, wg.eidx};
         /* the input gradient: the transposed convolution of D (inputs OC, outputs CI) */
-        lconv_args c = {D, (size_t)OC * Pp, 0, pg.nvec, Ti, OC, (int)Pp, (int)P, CI, 0, pg.qoff,
-                        pg.toffb, Wd, NULL, NULL, (size_t)CI * P};
+        lconv_args c = {D, (size_t)OC * Pp, 0, pg.nvec, Ti, OC, (int)Pp, (int)P, CI, 0,
+                        a.qoff, wrap ? wg.toffb : pg.toffb, Wd, NULL, NULL, (size_t)CI * P, 0,
+                        wg.elob, wg.ehib, wg.eidxb};
         for (int b0 = lo; b0 < hi; b0 += LPV_GROUP) {
             int ns = hi - b0 < LPV_GROUP ? hi - b0 : LPV_GROUP;
-            for (int s = 0; s < ns; s++) {
-                size_t bi = (size_t)b0 + s;
-                pad_sample(K, g, CI, in + bi * CI * P, NULL, X + s * a.xss, Pp);
-                pad_sample(K, g, OC, dout + bi * OC * P, g->relu ? out + bi * OC * P : NULL,
-                           D + s * a.dss, Pp);
-            }
+            const float *xg = in + (size_t)b0 * CI * P, *dg = dout + (size_t)b0 * OC * P;
+            const float *mg = g->relu ? out + (size_t)b0 * OC * P : NULL;
+            if (wrap) {
+                a.X = xg;
+                /* the ReLU-masked gradient of the whole group in one flat pass */
+                if (mg) K->pad_row(D, dg, mg, ns * OC * (int)P, 0);
+                a.D = c.X = mg ? D : dg;
+            } else
+                for (int s = 0; s < ns; s++) {
+                    pad_sample(K, g, CI, xg + s * CI * P, NULL, X + s * a.xss, Pp);
+                    pad_sample(K, g, OC, dg + s * OC * P, mg ? mg + s * OC * P : NULL,
+                               D + s * a.dss, Pp);
+                }
             if (din) {
                 c.ns = ns;
                 c.Y = din + (size_t)b0 * CI * P;
@@ -897,25 +1061,8 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
             K->lpv_bwd(&a);
         }
 #pragma omp barrier
-        /* dW[p][k] += the sum over threads, in thread order, of their sums
-         * [k][p] (k = (o CI + i) T + t; db after dW), in blocks of 16
-         * positions: contiguous, vectorisable reads, 16 write streams */
-#pragma omp for schedule(static)
-        for (long p0 = 0; p0 < (long)P; p0 += 16) {
-            size_t np = P - (size_t)p0 < 16 ? P - (size_t)p0 : 16;
-            for (size_t k = 0; k < wper + OC; k++) {
-                float sum[16];
-                const float *s0 = (const float *)(mem + o_th + t_w) + k * P + p0;
-                for (size_t j = 0; j < np; j++) sum[j] = s0[j];
-                for (int th2 = 1; th2 < nt; th2++) {
-                    const float *sj = (const float *)(mem + o_th + per_thread * th2 + t_w) + k * P + p0;
-                    for (size_t j = 0; j < np; j++) sum[j] += sj[j];
-                }
-                float *dst = k < wper ? dW + (size_t)p0 * wper + k : db + (size_t)p0 * OC + (k - wper);
-                size_t stride = k < wper ? wper : (size_t)OC;
-                for (size_t j = 0; j < np; j++) dst[j * stride] += sum[j];
-            }
-        }
+        add_lane_sums((const float *)(mem + o_th + t_w), per_thread / sizeof(float), nt, P, wper,
+                      OC, dW, db);
     }
     return MNNH_OK;
 }

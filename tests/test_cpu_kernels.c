@@ -221,17 +221,18 @@ static void check_model_shapes(int dim, int L, int m, int r, int local, const in
 
 /* 37: several full vector blocks (16) and sample groups (8) per thread plus
  * partial ones, at 1 and 2 threads (the position-vectorised cnn forward, lc
- * forward and lc backward tile across groups of samples) */
-static const int batches_1d[] = {1, 19, 37};
+ * forward and lc backward tile across groups of samples); 160: the
+ * benchmark's and the training batch */
+static const int batches_1d[] = {1, 19, 37, 160};
 static const int batches_2d[] = {17};
 
 static void test_ks1d_cnn(void **state) {
     (void)state;
-    check_model_shapes(1, 6, 5, 6, 0, batches_1d, 3);
+    check_model_shapes(1, 6, 5, 6, 0, batches_1d, 4);
 }
 static void test_ks1d_lc(void **state) {
     (void)state;
-    check_model_shapes(1, 6, 5, 6, 1, batches_1d, 3);
+    check_model_shapes(1, 6, 5, 6, 1, batches_1d, 4);
 }
 static void test_ks2d_cnn(void **state) {
     (void)state;
@@ -255,6 +256,12 @@ static void test_odd_shapes(void **state) {
             check_layer(K_KERNEL, (mnnh_geom){1, 3, 2, 5, 1, 2, local, 1}, B, 7 + k);
             check_layer(K_KERNEL, (mnnh_geom){1, 12, 7, 3, 1, 1, local, 0}, B, 8 + k);
             check_layer(K_KERNEL, (mnnh_geom){1, 20, 3, 25, 1, 1, local, 1}, B, 9 + k);
+            /* unpadded rows (n a multiple of the vector width): one or two
+             * vectors per row with taps reaching the next-but-one vector
+             * (nb up to VB = 16; wider than VB falls back to padded rows) */
+            check_layer(K_KERNEL, (mnnh_geom){1, 16, 3, 5, 1, 5, local, 1}, B, 30 + k);
+            check_layer(K_KERNEL, (mnnh_geom){1, 32, 4, 6, 1, 9, local, 0}, B, 32 + k);
+            check_layer(K_KERNEL, (mnnh_geom){1, 16, 2, 3, 1, 16, local, 1}, B, 34 + k);
             check_layer(K_KERNEL, (mnnh_geom){2, 3, 2, 3, 1, 2, local, 1}, B, 10 + k);
             check_layer(K_KERNEL, (mnnh_geom){2, 6, 4, 19, 1, 1, local, 0}, B, 11 + k);
             check_layer(K_RESTRICT, (mnnh_geom){1, 3, 1, 4, 7, 0, local, 0}, B, 12 + k);
