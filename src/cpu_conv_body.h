@@ -155,6 +155,53 @@ static void F(pad_rows)(float *restrict d, size_t Pp, const float *restrict x,
         F(pad_row)(d + (size_t)c * Pp, x + (size_t)c * n, m ? m + (size_t)c * n : NULL, n, nb);
 }
 
+/* ---- weight layouts of the position-vectorised lc paths ---- */
+
+/* dst[dstoff[k] + l] = src[l sstride + k] for the VB rows l and the ncols
+ * columns k of src: per-position weights into vectors of positions, VB x VB
+ * register transposes instead of one strided scalar load per weight. */
+static void F(cols_to_rows)(const float *src, size_t sstride, int ncols, const int *dstoff,
+                            float *dst) {
+    int k0 = 0;
+    for (; k0 + VB <= ncols; k0 += VB) {
+        vf r[VB];
+        for (int l = 0; l < VB; l++) r[l] = F(ldu)(src + l * sstride + k0);
+        F(transpose)(r);
+        for (int j = 0; j < VB; j++) F(stu)(dst + dstoff[k0 + j], r[j]);
+    }
+    for (int k = k0; k < ncols; k++)
+        for (int l = 0; l < VB; l++) dst[dstoff[k] + l] = src[l * sstride + k];
+}
+
+/* dst[l drow + k] += the sum over threads th < nt, in thread order, of
+ * src[th sthr + k srow + l], for the VB positions l and nk rows k: the lc
+ * lane sums [k][P] back into the [P][k] gradients (the same additions, in
+ * the same order, as one position at a time). */
+static void F(add_rows_tr)(const float *src, size_t srow, size_t sthr, int nt, int nk, float *dst,
+                           size_t drow) {
+    int k0 = 0;
+    for (; k0 + VB <= nk; k0 += VB) {
+        vf r[VB];
+        for (int j = 0; j < VB; j++) {
+            const float *sj = src + (size_t)(k0 + j) * srow;
+            vf v = F(ldu)(sj);
+            for (int th = 1; th < nt; th++) v += F(ldu)(sj + th * sthr);
+            r[j] = v;
+        }
+        F(transpose)(r);
+        for (int l = 0; l < VB; l++) {
+            float *d = dst + l * drow + k0;
+            F(stu)(d, F(ldu)(d) + r[l]);
+        }
+    }
+    for (int k = k0; k < nk; k++)
+        for (int l = 0; l < VB; l++) {
+            float v = src[(size_t)k * srow + l];
+            for (int th = 1; th < nt; th++) v += src[th * sthr + (size_t)k * srow + l];
+            dst[l * drow + k] += v;
+        }
+}
+
 /* ---- layout changes between [B][C][P] and a block's [C][padded P][VB] ---- */
 
 /* Grids whose row P is not a multiple of VB (KS 1D n = 4, 8): transpose
@@ -922,6 +969,7 @@ static const simd_kernels F(kernels) = {
     .conv = F(conv), .dw = F(dw), .db = F(db), .dbx = F(dbx),
     .pconv = F(pconv), .pdw = F(pdw),
     .dwv = F(dwv), .dbv = F(dbv), .hsum_add = F(hsum_add), .lpv_bwd = F(lpv_bwd), .lconv = F(lconv),
+    .cols_to_rows = F(cols_to_rows), .add_rows_tr = F(add_rows_tr),
 };
 
 #undef vf

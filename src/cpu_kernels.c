@@ -165,6 +165,10 @@ typedef struct {
     void (*hsum_add)(const float *acc, size_t n, float *dst);
     void (*lpv_bwd)(const lpv_args *a);
     void (*lconv)(const lconv_args *a);
+    void (*cols_to_rows)(const float *src, size_t sstride, int ncols, const int *dstoff,
+                         float *dst);
+    void (*add_rows_tr)(const float *src, size_t srow, size_t sthr, int nt, int nk, float *dst,
+                        size_t drow);
 } simd_kernels;
 
 #define CK_STR_(x) #x
@@ -654,24 +658,29 @@ static mnnh_status kernel_bwd_pv(const simd_kernels *K, const mnnh_geom *g, int 
  * out). Each output adds bias, then inputs, then taps, as conv_tile does: the
  * same bits as the batch-vectorised path (the fused level op uses that one). */
 /* Wf[q][i][t][o][lane] = W[q VB + lane][o][i][t], bl[o][p] = b[p][o]: the lc
- * forward's per-lane weights, one vector of positions at a time (VB read
- * streams, contiguous writes). Called by every thread of a parallel region. */
-static void pack_lc_fwd(const float *W, const float *b, int nvec, int VBk, int CI, int Ti, int OC,
-                        size_t P, float *Wf, float *bl) {
+ * forward's per-lane weights, one vector of positions at a time, through
+ * register transposes (cols_to_rows; perm = lc_fwd_perm). Called by every
+ * thread of a parallel region. */
+static void pack_lc_fwd(const simd_kernels *K, const float *W, const float *b, int nvec, int CI,
+                        int Ti, int OC, size_t P, const int *perm, float *Wf, float *bl) {
+    const int VBk = K->vb;
     const size_t wper = (size_t)CI * Ti * OC;
 #pragma omp for schedule(static)
     for (int q = 0; q < nvec; q++) {
         size_t p0 = (size_t)q * VBk;
-        for (int o = 0; o < OC; o++) {
-            for (int i = 0; i < CI; i++)
-                for (int tt = 0; tt < Ti; tt++) {
-                    const float *src = W + p0 * wper + ((size_t)o * CI + i) * Ti + tt;
-                    float *dst = Wf + (((size_t)q * CI + i) * Ti + tt) * OC * VBk + (size_t)o * VBk;
-                    for (int j = 0; j < VBk; j++) dst[j] = src[j * wper];
-                }
+        K->cols_to_rows(W + p0 * wper, wper, (int)wper, perm, Wf + (size_t)q * wper * VBk);
+        for (int o = 0; o < OC; o++)
             for (int j = 0; j < VBk; j++) bl[(size_t)o * P + p0 + j] = b[(p0 + j) * OC + o];
-        }
     }
+}
+
+/* perm[k] = where weight k = (o CI + i) T + t of a position goes in a
+ * vector's packed block: ((i T + t) OC + o) VB. */
+static void lc_fwd_perm(int CI, int Ti, int OC, int VBk, int *perm) {
+    for (int o = 0; o < OC; o++)
+        for (int i = 0; i < CI; i++)
+            for (int tt = 0; tt < Ti; tt++)
+                perm[((size_t)o * CI + i) * Ti + tt] = (((i * Ti + tt) * OC) + o) * VBk;
 }
 
 static mnnh_status kernel_fwd_lpv(const simd_kernels *K, const mnnh_geom *g, int B,
@@ -683,6 +692,7 @@ static mnnh_status kernel_fwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     const size_t xss = ((size_t)CI * Pp + 15) & ~(size_t)15;
     size_t off = 0;
     size_t o_pg = take(&off, pgeo_bytes(g, VBk));
+    size_t o_perm = take(&off, wper * sizeof(int));
     size_t o_wf = take(&off, (wper + OC) * P * sizeof(float));
     size_t o_th = take(&off, 0), per_thread = (size_t)PV_GROUP * xss * sizeof(float);
     off += per_thread * nt;
@@ -690,10 +700,12 @@ static mnnh_status kernel_fwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
     pgeo pg;
     pgeo_build(g, VBk, mem + o_pg, &pg);
+    int *perm = (int *)(mem + o_perm);
+    lc_fwd_perm(CI, Ti, OC, VBk, perm);
     float *Wf = (float *)(mem + o_wf), *bl = Wf + wper * P;
 #pragma omp parallel num_threads(nt)
     {
-        pack_lc_fwd(W, b, pg.nvec, VBk, CI, Ti, OC, P, Wf, bl);
+        pack_lc_fwd(K, W, b, pg.nvec, CI, Ti, OC, P, perm, Wf, bl);
         int t = thread_id(), lo, hi;
         part(B, t, nt, &lo, &hi);
         float *Xp = (float *)(mem + o_th + per_thread * t);
@@ -722,18 +734,21 @@ static mnnh_status kernel_fwd_wrap(const simd_kernels *K, const mnnh_geom *g, in
     const int nt = nthreads_for(B);
     size_t off = 0;
     size_t o_wg = take(&off, wgeo_bytes(g, VBk));
+    size_t o_perm = take(&off, lc ? wper * sizeof(int) : 0);
     size_t o_w = take(&off, (lc ? (wper + OC) * P : wper) * sizeof(float));
     char *mem = scratch_get(off);
     if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
     wgeo wg;
     wgeo_build(g, VBk, mem + o_wg, &wg);
+    int *perm = (int *)(mem + o_perm);
+    if (lc) lc_fwd_perm(CI, Ti, OC, VBk, perm);
     float *Wf = (float *)(mem + o_w), *bl = lc ? Wf + wper * P : NULL;
     if (!lc) /* [o][i][t] -> [i][t][o] (a few hundred floats) */
         for (int o = 0; o < OC; o++)
             for (size_t k = 0; k < (size_t)CI * Ti; k++) Wf[k * OC + o] = W[(size_t)o * CI * Ti + k];
 #pragma omp parallel num_threads(nt)
     {
-        if (lc) pack_lc_fwd(W, b, wg.nvec, VBk, CI, Ti, OC, P, Wf, bl);
+        if (lc) pack_lc_fwd(K, W, b, wg.nvec, CI, Ti, OC, P, perm, Wf, bl);
         int lo, hi;
         part(B, thread_id(), nt, &lo, &hi);
         lconv_args c = {NULL, (size_t)CI * P, 0, wg.nvec, Ti, CI, (int)P, (int)P, OC, g->relu,
@@ -960,27 +975,47 @@ static void pack_lc_bwd(const float *W, const int *srcpos, int nvec, int VBk, in
         }
 }
 
+/* Wd as pack_lc_bwd for unpadded 1D rows (wgeo): U[k][nb + x] = W[x][k]
+ * (register transposes, koff[k] = k Pu, Pu = n + 2 nb) with the periodic
+ * halo, then each Wd vector is the window of its weight's row U[k] that
+ * starts at the source position of its first lane: an unaligned copy instead
+ * of VB strided scalar loads through srcpos. Called by every thread. */
+static void pack_lc_bwd_wrap(const simd_kernels *K, const float *W, const mnnh_geom *g, int CI,
+                             int Ti, int OC, const int *koff, float *U, float *Wd) {
+    const int VBk = K->vb, n = g->n, nb = g->nb, nvec = n / VBk, Pu = n + 2 * nb;
+    const size_t wper = (size_t)CI * Ti * OC;
+#pragma omp for schedule(static)
+    for (int q = 0; q < nvec; q++) {
+        K->cols_to_rows(W + (size_t)q * VBk * wper, wper, (int)wper, koff, U + nb + q * VBk);
+        for (size_t k = 0; k < wper && q == 0; k++) /* right halo: positions 0 .. nb-1 */
+            for (int u = 0; u < nb; u++) U[k * Pu + n + nb + u] = W[(size_t)u * wper + k];
+        for (size_t k = 0; k < wper && q == nvec - 1; k++) /* left halo: n-nb .. n-1 */
+            for (int u = 0; u < nb; u++) U[k * Pu + u] = W[(size_t)(n - nb + u) * wper + k];
+    }
+#pragma omp for schedule(static)
+    for (int q = 0; q < nvec; q++)
+        for (int r = 0; r < OC * Ti * CI; r++) {
+            int o = r / (Ti * CI), tt = r / CI % Ti, i = r % CI;
+            size_t wk = ((size_t)o * CI + i) * Ti + tt;
+            /* lane j reads source position q VB + j - (tt - nb): U offset nb more */
+            const float *src = U + wk * Pu + (size_t)q * VBk + 2 * nb - tt;
+            float *dst = Wd + ((size_t)q * OC * Ti * CI + r) * VBk;
+            for (int j = 0; j < VBk; j++) dst[j] = src[j];
+        }
+}
+
 /* dW[p][k] += the sum over the nt threads, in thread order, of their lane
  * sums sums_t[k][p] (k = (o CI + i) T + t; db after dW; thread th's sums at
- * sums0 + th * stride floats), in blocks of 16 positions: contiguous,
- * vectorisable reads, 16 write streams. Called by every thread. */
-static void add_lane_sums(const float *sums0, size_t stride, int nt, size_t P, size_t wper,
-                          int OC, float *dW, float *db) {
+ * sums0 + th * stride floats), one vector of positions at a time through
+ * register transposes (add_rows_tr). Called by every thread. */
+static void add_lane_sums(const simd_kernels *K, const float *sums0, size_t stride, int nt,
+                          size_t P, size_t wper, int OC, float *dW, float *db) {
+    const int VBk = K->vb;
 #pragma omp for schedule(static)
-    for (long p0 = 0; p0 < (long)P; p0 += 16) {
-        size_t np = P - (size_t)p0 < 16 ? P - (size_t)p0 : 16;
-        for (size_t k = 0; k < wper + OC; k++) {
-            float sum[16];
-            const float *s0 = sums0 + k * P + p0;
-            for (size_t j = 0; j < np; j++) sum[j] = s0[j];
-            for (int th = 1; th < nt; th++) {
-                const float *sj = sums0 + th * stride + k * P + p0;
-                for (size_t j = 0; j < np; j++) sum[j] += sj[j];
-            }
-            float *dst = k < wper ? dW + (size_t)p0 * wper + k : db + (size_t)p0 * OC + (k - wper);
-            size_t dstride = k < wper ? wper : (size_t)OC;
-            for (size_t j = 0; j < np; j++) dst[j * dstride] += sum[j];
-        }
+    for (long p0 = 0; p0 < (long)P; p0 += VBk) {
+        K->add_rows_tr(sums0 + p0, P, stride, nt, (int)wper, dW + (size_t)p0 * wper, wper);
+        K->add_rows_tr(sums0 + wper * P + p0, P, stride, nt, OC, db + (size_t)p0 * OC,
+                       (size_t)OC);
     }
 }
 
@@ -1008,6 +1043,9 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     size_t o_wg = take(&off, wrap ? wgeo_bytes(g, VBk) : 0);
     size_t o_kg = take(&off, kgeo_bytes(g, 1));
     size_t o_wd = take(&off, din ? P * wper * sizeof(float) : 0);
+    const size_t Pu = (size_t)g->n + 2 * g->nb;
+    size_t o_koff = take(&off, din && wrap ? wper * sizeof(int) : 0);
+    size_t o_u = take(&off, din && wrap ? wper * Pu * sizeof(float) : 0);
     size_t o_th = take(&off, 0), per_thread = 0;
     size_t t_x = take(&per_thread, wrap ? 0 : (size_t)LPV_GROUP * CI * Pp * sizeof(float));
     size_t t_d = take(&per_thread, (size_t)LPV_GROUP * OC * Pp * sizeof(float));
@@ -1021,10 +1059,14 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     if (wrap) wgeo_build(g, VBk, mem + o_wg, &wg);
     kgeo kg;
     kgeo_build(g, mem + o_kg, 1, &kg);
-    float *Wd = (float *)(mem + o_wd);
+    float *Wd = (float *)(mem + o_wd), *U = (float *)(mem + o_u);
+    int *koff = (int *)(mem + o_koff);
+    if (din && wrap)
+        for (size_t k = 0; k < wper; k++) koff[k] = (int)(k * Pu);
 #pragma omp parallel num_threads(nt)
     {
-        if (din) pack_lc_bwd(W, kg.srcpos, pg.nvec, VBk, CI, Ti, OC, Wd);
+        if (din && wrap) pack_lc_bwd_wrap(K, W, g, CI, Ti, OC, koff, U, Wd);
+        else if (din) pack_lc_bwd(W, kg.srcpos, pg.nvec, VBk, CI, Ti, OC, Wd);
         int t = thread_id(), lo, hi;
         part(B, t, nt, &lo, &hi);
         char *th = mem + o_th + per_thread * t;
@@ -1061,8 +1103,8 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
             K->lpv_bwd(&a);
         }
 #pragma omp barrier
-        add_lane_sums((const float *)(mem + o_th + t_w), per_thread / sizeof(float), nt, P, wper,
-                      OC, dW, db);
+        add_lane_sums(K, (const float *)(mem + o_th + t_w), per_thread / sizeof(float), nt, P,
+                      wper, OC, dW, db);
     }
     return MNNH_OK;
 }
