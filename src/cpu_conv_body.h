@@ -832,7 +832,13 @@ static inline __attribute__((always_inline)) void F(lconv_tile)(const lconv_args
             const float *w = Wq + ((size_t)k * a->T + t) * a->COUT * (SHARED ? 1 : VB);
 #pragma GCC unroll 8
             for (int c = 0; c < CO; c++) {
-                vf wv = SHARED ? F(splat)(w[c]) : LDA(w + (size_t)c * VB);
+                if (SHARED) { /* a scalar operand: a broadcast load, not splat's add */
+                    float wv = w[c];
+#pragma GCC unroll 4
+                    for (int s = 0; s < NS; s++) acc[s][c] += wv * xv[s];
+                    continue;
+                }
+                vf wv = LDA(w + (size_t)c * VB);
 #pragma GCC unroll 4
                 for (int s = 0; s < NS; s++) acc[s][c] += wv * xv[s];
             }
