@@ -219,7 +219,7 @@ static void check_model_shapes(int dim, int L, int m, int r, int local, const in
     }
 }
 
-/* 37: several full vector blocks (16) and sample groups (8) per thread plus
+/* 37: several full vector blocks (16) and sample groups (8, 16) per thread plus
  * partial ones, at 1 and 2 threads (the position-vectorised cnn forward, lc
  * forward and lc backward tile across groups of samples); 160: the
  * benchmark's and the training batch */
