@@ -11,11 +11,14 @@
  *   streams the taps. The cnn backward runs block by block (input gradient,
  *   then lane-wise weight / bias gradient sums while the block is hot). Used
  *   when n is not a multiple of VB (KS 1D n = 4, 8) and by the fused level op.
- * - position-vectorised (n a multiple of VB): each sample stays [C][P],
- *   copied with its halo; a vector is VB consecutive positions of a row and a
- *   tile spans a group of samples. cnn forward; lc forward, input gradient
- *   and weight gradient with per-lane weights and per-position sums (no lane
- *   reductions). The lc forward is bit-identical to the batch-vectorised one.
+ * - position-vectorised (n a multiple of VB): each sample stays [C][P]; a
+ *   vector is VB consecutive positions of a row and a tile spans a group of
+ *   samples. cnn forward; lc forward, input gradient and weight gradient
+ *   with per-lane weights and per-position sums (no lane reductions). In 1D
+ *   (nb <= VB) the kernels read the caller's rows directly (only the wrapping
+ *   taps of a row's first and last vectors are shuffled, see wgeo); in 2D
+ *   each sample is copied with its halo. The lc forward is bit-identical to
+ *   the batch-vectorised one.
  * The input gradient is the same convolution with transposed, flipped
  * weights. Restriction, interpolation, reshapes and the elementwise ops are
  * plain loops split over samples.
