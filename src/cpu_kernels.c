@@ -660,21 +660,16 @@ static mnnh_status kernel_bwd_pv(const simd_kernels *K, const mnnh_geom *g, int 
  * of the activations; the batch-vectorised path transposes every block in and
  * out). Each output adds bias, then inputs, then taps, as conv_tile does: the
  * same bits as the batch-vectorised path (the fused level op uses that one). */
-/* Wf[q][i][t][o][lane] = W[q VB + lane][o][i][t], bl[o][p] = b[p][o]: the lc
- * forward's per-lane weights, one vector of positions at a time, through
- * register transposes (cols_to_rows; perm = lc_fwd_perm). Called by every
- * thread of a parallel region. */
-static void pack_lc_fwd(const simd_kernels *K, const float *W, const float *b, int nvec, int CI,
-                        int Ti, int OC, size_t P, const int *perm, float *Wf, float *bl) {
+/* Wf[q][i][t][o][lane] = W[q VB + lane][o][i][t], bl[o][p] = b[p][o] for
+ * one vector q of positions: the lc forward's per-lane weights, through
+ * register transposes (cols_to_rows; perm = lc_fwd_perm). */
+static void pack_lc_fwd_q(const simd_kernels *K, const float *W, const float *b, int q, int CI,
+                          int Ti, int OC, size_t P, const int *perm, float *Wf, float *bl) {
     const int VBk = K->vb;
-    const size_t wper = (size_t)CI * Ti * OC;
-#pragma omp for schedule(static)
-    for (int q = 0; q < nvec; q++) {
-        size_t p0 = (size_t)q * VBk;
-        K->cols_to_rows(W + p0 * wper, wper, (int)wper, perm, Wf + (size_t)q * wper * VBk);
-        for (int o = 0; o < OC; o++)
-            for (int j = 0; j < VBk; j++) bl[(size_t)o * P + p0 + j] = b[(p0 + j) * OC + o];
-    }
+    const size_t wper = (size_t)CI * Ti * OC, p0 = (size_t)q * VBk;
+    K->cols_to_rows(W + p0 * wper, wper, (int)wper, perm, Wf + (size_t)q * wper * VBk);
+    for (int o = 0; o < OC; o++)
+        for (int j = 0; j < VBk; j++) bl[(size_t)o * P + p0 + j] = b[(p0 + j) * OC + o];
 }
 
 /* perm[k] = where weight k = (o CI + i) T + t of a position goes in a
@@ -708,7 +703,8 @@ static mnnh_status kernel_fwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     float *Wf = (float *)(mem + o_wf), *bl = Wf + wper * P;
 #pragma omp parallel num_threads(nt)
     {
-        pack_lc_fwd(K, W, b, pg.nvec, CI, Ti, OC, P, perm, Wf, bl);
+#pragma omp for schedule(static)
+        for (int q = 0; q < pg.nvec; q++) pack_lc_fwd_q(K, W, b, q, CI, Ti, OC, P, perm, Wf, bl);
         int t = thread_id(), lo, hi;
         part(B, t, nt, &lo, &hi);
         float *Xp = (float *)(mem + o_th + per_thread * t);
@@ -738,22 +734,28 @@ static mnnh_status kernel_fwd_wrap(const simd_kernels *K, const mnnh_geom *g, in
     size_t off = 0;
     size_t o_wg = take(&off, wgeo_bytes(g, VBk));
     size_t o_perm = take(&off, lc ? wper * sizeof(int) : 0);
-    size_t o_w = take(&off, (lc ? (wper + OC) * P : wper) * sizeof(float));
+    /* lc: each thread packs its own copy of the per-lane weights (measured at
+     * 2 threads: packing halves written by the other core and read back by
+     * both every call cost more than packing all of them twice) */
+    const size_t wfloats = lc ? (wper + OC) * P : wper;
+    const size_t wstride = part_stride(wfloats);
+    size_t o_w = take(&off, (lc ? nt : 1) * wstride * sizeof(float));
     char *mem = scratch_get(off);
     if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
     wgeo wg;
     wgeo_build(g, VBk, mem + o_wg, &wg);
     int *perm = (int *)(mem + o_perm);
     if (lc) lc_fwd_perm(CI, Ti, OC, VBk, perm);
-    float *Wf = (float *)(mem + o_w), *bl = lc ? Wf + wper * P : NULL;
+    float *Wall = (float *)(mem + o_w);
     if (!lc) /* [o][i][t] -> [i][t][o] (a few hundred floats) */
         for (int o = 0; o < OC; o++)
-            for (size_t k = 0; k < (size_t)CI * Ti; k++) Wf[k * OC + o] = W[(size_t)o * CI * Ti + k];
+            for (size_t k = 0; k < (size_t)CI * Ti; k++) Wall[k * OC + o] = W[(size_t)o * CI * Ti + k];
 #pragma omp parallel num_threads(nt)
     {
-        if (lc) pack_lc_fwd(K, W, b, wg.nvec, CI, Ti, OC, P, perm, Wf, bl);
-        int lo, hi;
-        part(B, thread_id(), nt, &lo, &hi);
+        int t = thread_id(), lo, hi;
+        float *Wf = lc ? Wall + (size_t)t * wstride : Wall, *bl = lc ? Wf + wper * P : NULL;
+        for (int q = 0; lc && q < wg.nvec; q++) pack_lc_fwd_q(K, W, b, q, CI, Ti, OC, P, perm, Wf, bl);
+        part(B, t, nt, &lo, &hi);
         lconv_args c = {NULL, (size_t)CI * P, 0, wg.nvec, Ti, CI, (int)P, (int)P, OC, g->relu,
                         wg.qoff, wg.toff, Wf, lc ? bl : b, NULL, (size_t)OC * P, !lc, wg.elo,
                         wg.ehi, wg.eidx};
@@ -982,12 +984,12 @@ static void pack_lc_bwd(const float *W, const int *srcpos, int nvec, int VBk, in
  * (register transposes, koff[k] = k Pu, Pu = n + 2 nb) with the periodic
  * halo, then each Wd vector is the window of its weight's row U[k] that
  * starts at the source position of its first lane: an unaligned copy instead
- * of VB strided scalar loads through srcpos. Called by every thread. */
+ * of VB strided scalar loads through srcpos. Each thread packs its own copy
+ * (see kernel_fwd_wrap). */
 static void pack_lc_bwd_wrap(const simd_kernels *K, const float *W, const mnnh_geom *g, int CI,
                              int Ti, int OC, const int *koff, float *U, float *Wd) {
     const int VBk = K->vb, n = g->n, nb = g->nb, nvec = n / VBk, Pu = n + 2 * nb;
     const size_t wper = (size_t)CI * Ti * OC;
-#pragma omp for schedule(static)
     for (int q = 0; q < nvec; q++) {
         K->cols_to_rows(W + (size_t)q * VBk * wper, wper, (int)wper, koff, U + nb + q * VBk);
         for (size_t k = 0; k < wper && q == 0; k++) /* right halo: positions 0 .. nb-1 */
@@ -995,7 +997,6 @@ static void pack_lc_bwd_wrap(const simd_kernels *K, const float *W, const mnnh_g
         for (size_t k = 0; k < wper && q == nvec - 1; k++) /* left halo: n-nb .. n-1 */
             for (int u = 0; u < nb; u++) U[k * Pu + u] = W[(size_t)(n - nb + u) * wper + k];
     }
-#pragma omp for schedule(static)
     for (int q = 0; q < nvec; q++)
         for (int r = 0; r < OC * Ti * CI; r++) {
             int o = r / (Ti * CI), tt = r / CI % Ti, i = r % CI;
@@ -1048,11 +1049,12 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     size_t o_pg = take(&off, pgeo_bytes(g, VBk));
     size_t o_wg = take(&off, wrap ? wgeo_bytes(g, VBk) : 0);
     size_t o_kg = take(&off, kgeo_bytes(g, 1));
-    size_t o_wd = take(&off, din ? P * wper * sizeof(float) : 0);
+    size_t o_wd = take(&off, din && !wrap ? P * wper * sizeof(float) : 0);
     const size_t Pu = (size_t)g->n + 2 * g->nb;
     size_t o_koff = take(&off, din && wrap ? wper * sizeof(int) : 0);
-    size_t o_u = take(&off, din && wrap ? wper * Pu * sizeof(float) : 0);
     size_t o_th = take(&off, 0), per_thread = 0;
+    size_t t_u = take(&per_thread, din && wrap ? wper * Pu * sizeof(float) : 0);
+    size_t t_wd = take(&per_thread, din && wrap ? P * wper * sizeof(float) : 0);
     size_t t_x = take(&per_thread, wrap ? 0 : (size_t)LPV_GROUP * CI * Pp * sizeof(float));
     size_t t_d = take(&per_thread, (size_t)LPV_GROUP * OC * Pp * sizeof(float));
     size_t t_w = take(&per_thread, (wper + OC) * P * sizeof(float));
@@ -1065,17 +1067,17 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     if (wrap) wgeo_build(g, VBk, mem + o_wg, &wg);
     kgeo kg;
     kgeo_build(g, mem + o_kg, 1, &kg);
-    float *Wd = (float *)(mem + o_wd), *U = (float *)(mem + o_u);
     int *koff = (int *)(mem + o_koff);
     if (din && wrap)
         for (size_t k = 0; k < wper; k++) koff[k] = (int)(k * Pu);
 #pragma omp parallel num_threads(nt)
     {
-        if (din && wrap) pack_lc_bwd_wrap(K, W, g, CI, Ti, OC, koff, U, Wd);
-        else if (din) pack_lc_bwd(W, kg.srcpos, pg.nvec, VBk, CI, Ti, OC, Wd);
         int t = thread_id(), lo, hi;
-        part(B, t, nt, &lo, &hi);
         char *th = mem + o_th + per_thread * t;
+        float *Wd = wrap ? (float *)(th + t_wd) : (float *)(mem + o_wd);
+        if (din && wrap) pack_lc_bwd_wrap(K, W, g, CI, Ti, OC, koff, (float *)(th + t_u), Wd);
+        else if (din) pack_lc_bwd(W, kg.srcpos, pg.nvec, VBk, CI, Ti, OC, Wd);
+        part(B, t, nt, &lo, &hi);
         float *X = (float *)(th + t_x), *D = (float *)(th + t_d), *dWt = (float *)(th + t_w);
         memset(dWt, 0, (wper + OC) * P * sizeof(float));
         lpv_args a = {X, D, (size_t)CI * Pp, (size_t)OC * Pp, 0, pg.nvec, Ti, CI, OC, (int)Pp,
