@@ -990,13 +990,13 @@ static void pack_lc_bwd_wrap(const simd_kernels *K, const float *W, const mnnh_g
                              int Ti, int OC, const int *koff, float *U, float *Wd) {
     const int VBk = K->vb, n = g->n, nb = g->nb, nvec = n / VBk, Pu = n + 2 * nb;
     const size_t wper = (size_t)CI * Ti * OC;
-    for (int q = 0; q < nvec; q++) {
+    for (int q = 0; q < nvec; q++)
         K->cols_to_rows(W + (size_t)q * VBk * wper, wper, (int)wper, koff, U + nb + q * VBk);
-        for (size_t k = 0; k < wper && q == 0; k++) /* right halo: positions 0 .. nb-1 */
-            for (int u = 0; u < nb; u++) U[k * Pu + n + nb + u] = W[(size_t)u * wper + k];
-        for (size_t k = 0; k < wper && q == nvec - 1; k++) /* left halo: n-nb .. n-1 */
-            for (int u = 0; u < nb; u++) U[k * Pu + u] = W[(size_t)(n - nb + u) * wper + k];
-    }
+    for (size_t k = 0; k < wper; k++)
+        for (int u = 0; u < nb; u++) {
+            U[k * Pu + n + nb + u] = W[(size_t)u * wper + k];  /* right halo: positions 0 .. nb-1 */
+            U[k * Pu + u] = W[(size_t)(n - nb + u) * wper + k]; /* left halo: n-nb .. n-1 */
+        }
     for (int q = 0; q < nvec; q++)
         for (int r = 0; r < OC * Ti * CI; r++) {
             int o = r / (Ti * CI), tt = r / CI % Ti, i = r % CI;
