@@ -796,9 +796,10 @@ static inline __attribute__((always_inline)) vf F(edge_tap)(const float *row, co
     return __builtin_shuffle(F(ldu)(row + elo[t]), F(ldu)(row + ehi[t]), ix);
 }
 
-/* the edge tables of vector q: e = 0 for the first vector, 1 for the last */
-static inline int F(edge_of)(const int *eidx, int q, int nvec) {
-    return eidx && (q == 0 || q == nvec - 1) ? (q == 0 ? 0 : 1) : -1;
+/* whether vector q of an unpadded row (eidx set) is an edge vector, the first
+ * or the last: its tiles read the edge tables (e = 0 first, 1 last) */
+static inline int F(is_edge)(const int *eidx, int q, int nvec) {
+    return eidx && (q == 0 || q == nvec - 1);
 }
 
 static inline __attribute__((always_inline)) void F(lconv_tile)(const lconv_args *a, int s0, int q,
@@ -865,7 +866,7 @@ static inline __attribute__((always_inline)) void F(lconv_tile)(const lconv_args
     static void F(lconv_##CO)(const lconv_args *a, int c0) {                          \
         enum { NS = NS_OF(CO), CW = CO };                                             \
         for (int q = 0; q < a->nvec; q++) {                                           \
-            int edge = F(edge_of)(a->eidx, q, a->nvec) >= 0;                          \
+            int edge = F(is_edge)(a->eidx, q, a->nvec);                               \
             if (a->shared) {                                                          \
                 if (edge) LCONV_SAMPLES(1, 1) else LCONV_SAMPLES(1, 0)                \
             } else {                                                                  \
@@ -938,7 +939,7 @@ static inline __attribute__((always_inline)) void F(lpv_dw_tile)(const lpv_args 
     static void F(lpv_dw_##CO)(const lpv_args *a, int o0) {                           \
         enum { TB = TB_OF(CO) };                                                      \
         for (int q = 0; q < a->nvec; q++) {                                           \
-            if (F(edge_of)(a->eidx, q, a->nvec) >= 0)                                 \
+            if (F(is_edge)(a->eidx, q, a->nvec))                                      \
                 for (int i = 0; i < a->CI; i++) TAP_CHUNKS(TB, LDW_EDGE, CO)          \
             else                                                                      \
                 for (int i = 0; i < a->CI; i++) TAP_CHUNKS(TB, LDW_CALL, CO)          \
