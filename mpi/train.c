@@ -42,6 +42,7 @@ void mnnh_train_config_defaults(mnnh_train_config *cfg) {
     cfg->lr = 1e-3;
     cfg->lr_gamma = 0.5;
     cfg->lr_min = 0;
+    cfg->adam_eps = 1e-8;
     cfg->lr_step = 10;
     cfg->lr_patience = 5;
     cfg->seed = 1;
@@ -99,6 +100,10 @@ static mnnh_status train_check_options(trainer *t) {
                               cfg->schedule);
     if (mnnh_init_parse(cfg->init, &t->init))
         return mnnh_error_set(MNNH_ERR_ARG, "--init %s: expected he or glorot", cfg->init);
+    if (!(cfg->adam_eps > 0) || !isfinite(cfg->adam_eps))
+        return mnnh_error_set(MNNH_ERR_ARG, "--adam-eps %g: must be a finite number > 0", cfg->adam_eps);
+    if (!isfinite(cfg->init_bias))
+        return mnnh_error_set(MNNH_ERR_ARG, "--init-bias %g: must be finite", cfg->init_bias);
     if (cfg->batch < 1) return mnnh_error_set(MNNH_ERR_ARG, "--batch %d: must be >= 1", cfg->batch);
     if (cfg->batch % P != 0)
         return mnnh_error_set(MNNH_ERR_ARG,
@@ -274,6 +279,8 @@ static mnnh_status train_init_fresh(trainer *t) {
     }
     MNNH_TRY(mnnh_comm_agree(t->c, st));
     if (t->c->rank == 0) st = mnnh_model_init_params_with(t->model, (uint64_t)cfg->seed, t->init);
+    if (t->c->rank == 0 && !st && cfg->init_bias != 0)
+        st = mnnh_model_set_relu_biases(t->model, (float)cfg->init_bias);
     MNNH_TRY(mnnh_comm_agree(t->c, st));
     MNNH_TRY(mnnh_comm_bcast_params(t->c, t->model));
     memset(&t->state, 0, sizeof t->state);
@@ -317,6 +324,7 @@ static mnnh_status train_model_create(trainer *t) {
     mnnh_nadam_hparams h;
     mnnh_nadam_defaults(&h);
     h.lr = t->cfg->lr;
+    h.eps = t->cfg->adam_eps;
     if (!st) st = mnnh_nadam_create(&t->opt, t->be, mnnh_model_nparams(t->model), &h);
     if (!st) st = train_alloc(t);
     MNNH_TRY(mnnh_comm_agree(t->c, st));
@@ -349,7 +357,8 @@ static mnnh_status train_setup(trainer *t, mnnh_ckpt_data *ck, int *resumed) {
         if (t->c->rank == 0) train_trim_metrics(t->metrics_path, t->state.epoch);
     } else {
         MNNH_TRY(train_init_fresh(t));
-        LOG0(t, "new run: %s initialisation, seed %lld\n", mnnh_init_name(t->init), (long long)cfg->seed);
+        LOG0(t, "new run: %s initialisation, ReLU biases %g, seed %lld\n", mnnh_init_name(t->init),
+             cfg->init_bias, (long long)cfg->seed);
     }
     const mnnh_norm *nm = mnnh_model_norm(t->model);
     LOG0(t, "%d rank(s), %dD N=%d L=%d m=%d r=%d K=%d %s, %zu parameters; train %lld samples "

@@ -29,6 +29,8 @@ typedef struct {
     int ckpt_every;        /* write last.h5 every E epochs (and after the last) */
     int valid_batch;       /* per-rank batch of validation (0: the training one) */
     double lr, lr_gamma, lr_min;
+    double adam_eps;       /* NAdam epsilon (torch default 1e-8; see docs/results.md) */
+    double init_bias;      /* initial bias of the kernel layers a ReLU follows (new runs) */
     int lr_step, lr_patience;
     int64_t seed;
     int density;           /* KS density output layer (n_e, dx from the training set) */

@@ -263,6 +263,30 @@ mnnh_status mnnh_model_init_params_with(mnnh_model *m, uint64_t seed, mnnh_init 
     return st;
 }
 
+/* Is tensor t the bias of a kernel layer followed by a ReLU (every kernel
+ * layer but the last adjacent one)? */
+static int is_relu_bias(const mnnh_model *m, const mnnh_param_tensor *t) {
+    int k;
+    if (!strstr(t->name, "/bias") || !strstr(t->name, "/kernel")) return 0;
+    if (strncmp(t->name, "adjacent/", 9)) return 1;
+    return sscanf(t->name, "adjacent/kernel%d/bias", &k) == 1 && k != m->arch.K;
+}
+
+mnnh_status mnnh_model_set_relu_biases(mnnh_model *m, float value) {
+    if (!isfinite(value)) return mnnh_error_set(MNNH_ERR_ARG, "initial ReLU bias %g is not finite", value);
+    float *host = malloc((m->tab.total ? m->tab.total : 1) * sizeof(float));
+    if (!host) return mnnh_error_set(MNNH_ERR_NOMEM, "%zu parameters", m->tab.total);
+    mnnh_status st = mnnh_model_get_params(m, host);
+    for (int i = 0; i < m->tab.count && !st; i++) {
+        const mnnh_param_tensor *t = &m->tab.t[i];
+        if (!is_relu_bias(m, t)) continue;
+        for (size_t j = 0; j < t->size; j++) host[t->offset + j] = value;
+    }
+    if (!st) st = mnnh_model_set_params(m, host);
+    free(host);
+    return st;
+}
+
 mnnh_status mnnh_model_init_params(mnnh_model *m, uint64_t seed) {
     return mnnh_model_init_params_with(m, seed, MNNH_INIT_HE);
 }

@@ -885,6 +885,33 @@ static double glorot_var_expected(const mnnh_param_tensor *ten) {
     return 2.0 / (fi + fo);
 }
 
+/* mnnh_model_set_relu_biases: exactly the biases of the kernel layers a ReLU
+ * follows (all but the last adjacent layer) take the value; nothing else moves. */
+static void test_relu_biases(void **st) {
+    (void)st;
+    tmodel t;
+    tm_create(&t, 1, 3, 4, 3, 2, MNNH_CNN, "cpu", 1);
+    float *p = TU_NEWF(t.np), *q = TU_NEWF(t.np);
+    assert_int_equal(mnnh_model_init_params_with(t.model, 5, MNNH_INIT_GLOROT), MNNH_OK);
+    assert_int_equal(mnnh_model_get_params(t.model, p), MNNH_OK);
+    assert_int_equal(mnnh_model_set_relu_biases(t.model, 0.25f), MNNH_OK);
+    assert_int_equal(mnnh_model_get_params(t.model, q), MNNH_OK);
+    int set = 0;
+    for (int k = 0; k < t.tab->count; k++) {
+        const mnnh_param_tensor *ten = &t.tab->t[k];
+        int relu_bias = strstr(ten->name, "/kernel") && strstr(ten->name, "/bias") &&
+                        strcmp(ten->name, "adjacent/kernel2/bias"); /* K = 2: the linear one */
+        for (size_t i = 0; i < ten->size; i++)
+            assert_true(q[ten->offset + i] == (relu_bias ? 0.25f : p[ten->offset + i]));
+        set += relu_bias;
+    }
+    assert_int_equal(set, 2 * 2 + 1); /* levels 2, 3: K each; adjacent: K - 1 */
+    assert_int_equal(mnnh_model_set_relu_biases(t.model, NAN), MNNH_ERR_ARG);
+    free(p);
+    free(q);
+    tm_free(&t);
+}
+
 static void test_init_glorot(void **st) {
     (void)st;
     tmodel t;
@@ -957,6 +984,7 @@ int main(void) {
         cmocka_unit_test(test_hmatrix_structure),
         cmocka_unit_test(test_init),
         cmocka_unit_test(test_init_glorot),
+        cmocka_unit_test(test_relu_biases),
         cmocka_unit_test(test_create_invalid),
     };
     return TU_RUN(tests);

@@ -42,6 +42,8 @@ bad "${GOOD[@]}" --out R --epochs 2 "--out R already holds last.h5" "new run ove
 bad "${GOOD[@]}" --out R --resume auto --epochs 2 --lr-schedule cosine "--lr-schedule cosine" "unknown schedule"
 bad "${GOOD[@]}" --out R --resume auto --epochs 2 --no-such-option "unknown option '--no-such-option'" "unknown option"
 bad "${GOOD[@]}" --out R --resume auto --epochs 2 --init xavier "--init xavier: expected he or glorot" "unknown initialisation"
+bad "${GOOD[@]}" --out R --resume auto --epochs 2 --adam-eps 0 "--adam-eps 0: must be a finite number > 0" "NAdam epsilon of 0"
+bad "${GOOD[@]}" --out R --resume auto --epochs 2 --init-bias nan "bad value .nan. for --init-bias" "NaN initial bias"
 run "$NP" train "${GOOD[@]}" --out /sys
 expect 2 "--out /sys: the checkpoint directory is not writable" "unwritable checkpoint directory"
 touch afile

@@ -52,6 +52,10 @@ const char *mnnh_init_name(mnnh_init init);
 int mnnh_init_parse(const char *name, mnnh_init *init); /* "he" | "glorot"; -1 otherwise */
 mnnh_status mnnh_model_init_params_with(mnnh_model *model, uint64_t seed, mnnh_init init);
 mnnh_status mnnh_model_init_params(mnnh_model *model, uint64_t seed); /* HE */
+/* Set the bias of every kernel layer that a ReLU follows (all but the last
+ * adjacent layer) to value: a small positive start keeps ReLUs from dying
+ * early in training (docs/results.md, "Dead ReLUs"). */
+mnnh_status mnnh_model_set_relu_biases(mnnh_model *model, float value);
 
 /* Host copies of parameters / gradients (nparams floats). */
 mnnh_status mnnh_model_get_params(mnnh_model *model, float *host);
