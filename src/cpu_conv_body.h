@@ -865,7 +865,7 @@ static inline __attribute__((always_inline)) void F(lconv_tile)(const lconv_args
 #define DEF_LCONV(CO)                                                                 \
     static void F(lconv_##CO)(const lconv_args *a, int c0) {                          \
         enum { NS = NS_OF(CO), CW = CO };                                             \
-        for (int q = 0; q < a->nvec; q++) {                                           \
+        for (int q = a->q0; q < a->q1; q++) {                                         \
             int edge = F(is_edge)(a->eidx, q, a->nvec);                               \
             if (a->shared) {                                                          \
                 if (edge) LCONV_SAMPLES(1, 1) else LCONV_SAMPLES(1, 0)                \
@@ -889,14 +889,14 @@ static void F(lconv)(const lconv_args *a) {
     }
 }
 
-/* Weight gradient: dWt[o][i][t][lanes of q] += sum_s D[s][o][qoff[q] + ctr + lane]
+/* Weight gradient: dWt[o][i][t][lanes of q - q0] += sum_s D[s][o][qoff[q] + ctr + lane]
  * X[s][i][qoff[q] + toff[t] + lane] for CO channels o0.. and TB taps t0... */
 static inline __attribute__((always_inline)) void F(lpv_dw_tile)(const lpv_args *a, int q, int i,
                                                                  int t0, int o0, const int CO,
                                                                  const int TB, const int EDGE) {
     vf acc[8][8];
-    const size_t P = (size_t)a->P, T = (size_t)a->T;
-    float *base = a->dWt + (((size_t)o0 * a->CI + i) * T + t0) * P + (size_t)q * VB;
+    const size_t P = (size_t)a->srow, T = (size_t)a->T;
+    float *base = a->dWt + (((size_t)o0 * a->CI + i) * T + t0) * P + (size_t)(q - a->q0) * VB;
 #pragma GCC unroll 8
     for (int o = 0; o < CO; o++)
 #pragma GCC unroll 8
@@ -938,7 +938,7 @@ static inline __attribute__((always_inline)) void F(lpv_dw_tile)(const lpv_args 
 #define DEF_LDW(CO)                                                                   \
     static void F(lpv_dw_##CO)(const lpv_args *a, int o0) {                           \
         enum { TB = TB_OF(CO) };                                                      \
-        for (int q = 0; q < a->nvec; q++) {                                           \
+        for (int q = a->q0; q < a->q1; q++) {                                         \
             if (F(is_edge)(a->eidx, q, a->nvec))                                      \
                 for (int i = 0; i < a->CI; i++) TAP_CHUNKS(TB, LDW_EDGE, CO)          \
             else                                                                      \
@@ -949,7 +949,7 @@ static inline __attribute__((always_inline)) void F(lpv_dw_tile)(const lpv_args 
 #define LDW_EDGE(k, CO) F(lpv_dw_tile)(a, q, i, t, o0, CO, k, 1)
 DEF_LDW(1) DEF_LDW(2) DEF_LDW(3) DEF_LDW(4) DEF_LDW(5) DEF_LDW(6) DEF_LDW(7) DEF_LDW(8)
 
-/* The group's weight and bias gradient lane sums. */
+/* The group's weight and bias gradient lane sums of the vectors [q0, q1). */
 static void F(lpv_bwd)(const lpv_args *a) {
     static void (*const fw[])(const lpv_args *, int) = {
         NULL, F(lpv_dw_1), F(lpv_dw_2), F(lpv_dw_3), F(lpv_dw_4), F(lpv_dw_5),
@@ -961,8 +961,8 @@ static void F(lpv_bwd)(const lpv_args *a) {
         o0 += co;
     }
     for (int o = 0; o < a->OC; o++)
-        for (int q = 0; q < a->nvec; q++) {
-            float *bq = a->dbt + (size_t)o * a->P + (size_t)q * VB;
+        for (int q = a->q0; q < a->q1; q++) {
+            float *bq = a->dbt + (size_t)o * a->srow + (size_t)(q - a->q0) * VB;
             vf sacc = LDA(bq);
             const float *Dq = a->D + (size_t)o * a->Pp + a->qoff[q] + a->ctr;
             for (int s = 0; s < a->ns; s++) sacc += F(ldu)(Dq + (size_t)s * a->dss);

@@ -128,20 +128,24 @@ typedef struct {
     int shared;               /* cnn: Wl [CI][T][COUT] and bl [COUT] scalars */
     const int *elo, *ehi;     /* unpadded rows (wgeo): edge vectors, or NULL */
     const int *eidx;
+    int q0, q1;               /* the vectors [q0, q1) of each sample (a thread's share) */
 } lconv_args;
 
 /* Position-vectorised lc weight / bias gradient over a group of ns samples
  * (padded, each vector holds VB consecutive positions, one position per
- * lane, so each lane has its own gradient sums: no lane reduction). */
+ * lane, so each lane has its own gradient sums: no lane reduction), for the
+ * vectors [q0, q1) of each sample; the sums hold the lanes of those vectors
+ * only (srow = (q1 - q0) VB floats per row). */
 typedef struct {
     const float *X, *D;       /* padded [s][CI][Pp], masked padded [s][OC][Pp] */
     size_t xss, dss;          /* floats per sample */
-    int ns, nvec, T, CI, OC, Pp, P, ctr;
+    int ns, nvec, T, CI, OC, Pp, srow, ctr;
     const int *qoff, *toff;   /* as pgeo */
-    float *dWt;               /* [OC][CI][T][P] lane sums */
-    float *dbt;               /* [OC][P] lane sums */
+    float *dWt;               /* [OC][CI][T][srow] lane sums */
+    float *dbt;               /* [OC][srow] lane sums */
     const int *elo, *ehi;     /* unpadded X rows (wgeo): edge vectors, or NULL */
     const int *eidx;
+    int q0, q1;
 } lpv_args;
 
 typedef struct {
@@ -414,6 +418,30 @@ typedef struct {
 
 static int wgeo_usable(const mnnh_geom *g, int VBk) {
     return g->dim == 1 && g->n % VBk == 0 && g->nb <= VBk;
+}
+
+/* The thread count of an lc layer on unpadded 1D rows that splits the
+ * vectors of positions between the threads (thread t takes vectors
+ * [q0, q1) of every sample), or 0 where it splits the samples (fewer
+ * vectors than threads, e.g. n = VB; or padded rows, which each thread
+ * would then have to copy in full). Per-position weights are only read by
+ * their own positions, so with the vector split each thread packs and reads
+ * its share of them (with a batch split: all of them, on every thread) and
+ * owns its positions' weight gradient outright (no per-thread partial sums
+ * to add afterwards; the same bits at any thread count). */
+static int lc_vector_threads(const mnnh_geom *g, int VBk) {
+    if (!g->local || !wgeo_usable(g, VBk)) return 0;
+    int nt = max_threads();
+    return g->n / VBk >= nt ? nt : 0;
+}
+
+/* Vectors [q0, q1) and samples [lo, hi) of thread t among nt: a share of
+ * the vectors for all samples (vsplit) or a share of the samples. */
+static void lc_share(int vsplit, int nvec, int B, int t, int nt, int *q0, int *q1, int *lo,
+                     int *hi) {
+    *q0 = 0, *q1 = nvec, *lo = 0, *hi = B;
+    if (vsplit) part(nvec, t, nt, q0, q1);
+    else part(B, t, nt, lo, hi);
 }
 
 static size_t wgeo_bytes(const mnnh_geom *g, int VBk) {
@@ -709,7 +737,7 @@ static mnnh_status kernel_fwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
         part(B, t, nt, &lo, &hi);
         float *Xp = (float *)(mem + o_th + per_thread * t);
         lconv_args c = {Xp, xss, 0, pg.nvec, Ti, CI, (int)Pp, (int)P, OC, g->relu, pg.qoff,
-                        pg.toff, Wf, bl, NULL, (size_t)OC * P, 0, NULL, NULL, NULL};
+                        pg.toff, Wf, bl, NULL, (size_t)OC * P, 0, NULL, NULL, NULL, 0, pg.nvec};
         for (int b0 = lo; b0 < hi; b0 += PV_GROUP) {
             int ns = hi - b0 < PV_GROUP ? hi - b0 : PV_GROUP;
             for (int s = 0; s < ns; s++)
@@ -723,23 +751,27 @@ static mnnh_status kernel_fwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
 }
 
 /* cnn and lc forward on unpadded 1D rows (wgeo): each thread runs its
- * samples in groups of PV_GROUP straight from the input through lconv (cnn:
- * shared weights); no scratch besides the packed weights and tables. Same
- * accumulation order as kernel_fwd_pv / kernel_fwd_lpv: the same bits. */
+ * samples (lc: its vectors of every sample, see lc_vector_threads) in groups
+ * of PV_GROUP straight from the input through lconv (cnn: shared weights);
+ * no scratch besides the packed weights and tables. Same accumulation order
+ * as kernel_fwd_pv / kernel_fwd_lpv: the same bits, whatever the split. */
 static mnnh_status kernel_fwd_wrap(const simd_kernels *K, const mnnh_geom *g, int B,
                                    const float *in, const float *W, const float *b, float *out) {
     const int VBk = K->vb, CI = g->cin, OC = g->cout, Ti = (int)mnnh_geom_taps(g), lc = g->local;
     const size_t P = mnnh_geom_positions(g), wper = (size_t)CI * Ti * OC;
-    const int nt = nthreads_for(B);
+    const int vnt = lc_vector_threads(g, VBk), nt = vnt ? vnt : nthreads_for(B);
     size_t off = 0;
     size_t o_wg = take(&off, wgeo_bytes(g, VBk));
     size_t o_perm = take(&off, lc ? wper * sizeof(int) : 0);
-    /* lc: each thread packs its own copy of the per-lane weights (measured at
-     * 2 threads: packing halves written by the other core and read back by
-     * both every call cost more than packing all of them twice) */
+    /* lc split over samples: each thread packs its own copy of all the
+     * per-lane weights (measured at 2 threads: packing halves written by the
+     * other core and read back by both every call cost more than packing all
+     * of them twice); split over vectors: one copy, each thread packs the
+     * vectors it reads */
     const size_t wfloats = lc ? (wper + OC) * P : wper;
     const size_t wstride = part_stride(wfloats);
-    size_t o_w = take(&off, (lc ? nt : 1) * wstride * sizeof(float));
+    const int copies = lc && !vnt ? nt : 1;
+    size_t o_w = take(&off, copies * wstride * sizeof(float));
     char *mem = scratch_get(off);
     if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
     wgeo wg;
@@ -752,13 +784,13 @@ static mnnh_status kernel_fwd_wrap(const simd_kernels *K, const mnnh_geom *g, in
             for (size_t k = 0; k < (size_t)CI * Ti; k++) Wall[k * OC + o] = W[(size_t)o * CI * Ti + k];
 #pragma omp parallel num_threads(nt)
     {
-        int t = thread_id(), lo, hi;
-        float *Wf = lc ? Wall + (size_t)t * wstride : Wall, *bl = lc ? Wf + wper * P : NULL;
-        for (int q = 0; lc && q < wg.nvec; q++) pack_lc_fwd_q(K, W, b, q, CI, Ti, OC, P, perm, Wf, bl);
-        part(B, t, nt, &lo, &hi);
+        int t = thread_id(), q0, q1, lo, hi;
+        lc_share(vnt > 0, wg.nvec, B, t, nt, &q0, &q1, &lo, &hi);
+        float *Wf = copies > 1 ? Wall + (size_t)t * wstride : Wall, *bl = lc ? Wf + wper * P : NULL;
+        for (int q = q0; lc && q < q1; q++) pack_lc_fwd_q(K, W, b, q, CI, Ti, OC, P, perm, Wf, bl);
         lconv_args c = {NULL, (size_t)CI * P, 0, wg.nvec, Ti, CI, (int)P, (int)P, OC, g->relu,
                         wg.qoff, wg.toff, Wf, lc ? bl : b, NULL, (size_t)OC * P, !lc, wg.elo,
-                        wg.ehi, wg.eidx};
+                        wg.ehi, wg.eidx, q0, q1};
         for (int b0 = lo; b0 < hi; b0 += PV_GROUP) {
             c.ns = hi - b0 < PV_GROUP ? hi - b0 : PV_GROUP;
             c.X = in + (size_t)b0 * CI * P;
@@ -980,24 +1012,30 @@ static void pack_lc_bwd(const float *W, const int *srcpos, int nvec, int VBk, in
         }
 }
 
-/* Wd as pack_lc_bwd for unpadded 1D rows (wgeo): U[k][nb + x] = W[x][k]
- * (register transposes, koff[k] = k Pu, Pu = n + 2 nb) with the periodic
- * halo, then each Wd vector is the window of its weight's row U[k] that
- * starts at the source position of its first lane: an unaligned copy instead
- * of VB strided scalar loads through srcpos. Each thread packs its own copy
- * (see kernel_fwd_wrap). */
+/* Wd as pack_lc_bwd for unpadded 1D rows (wgeo), vectors [q0, q1) only:
+ * U[k][nb + x] = W[x][k] (register transposes, koff[k] = k Pu, Pu = n + 2 nb)
+ * with the periodic halo, then each Wd vector is the window of its weight's
+ * row U[k] that starts at the source position of its first lane: an
+ * unaligned copy instead of VB strided scalar loads through srcpos. The
+ * windows of [q0, q1) reach nb <= VB positions beyond it, so U is filled for
+ * the neighbouring vectors too, and its halo only where the range touches an
+ * end of the row. Each thread packs its own copy (see kernel_fwd_wrap). */
 static void pack_lc_bwd_wrap(const simd_kernels *K, const float *W, const mnnh_geom *g, int CI,
-                             int Ti, int OC, const int *koff, float *U, float *Wd) {
+                             int Ti, int OC, const int *koff, int q0, int q1, float *U,
+                             float *Wd) {
     const int VBk = K->vb, n = g->n, nb = g->nb, nvec = n / VBk, Pu = n + 2 * nb;
     const size_t wper = (size_t)CI * Ti * OC;
-    for (int q = 0; q < nvec; q++)
+    const int u0 = q0 > 0 ? q0 - 1 : 0, u1 = q1 < nvec ? q1 + 1 : nvec;
+    for (int q = u0; q < u1; q++)
         K->cols_to_rows(W + (size_t)q * VBk * wper, wper, (int)wper, koff, U + nb + q * VBk);
     for (size_t k = 0; k < wper; k++)
         for (int u = 0; u < nb; u++) {
-            U[k * Pu + n + nb + u] = W[(size_t)u * wper + k];  /* right halo: positions 0 .. nb-1 */
-            U[k * Pu + u] = W[(size_t)(n - nb + u) * wper + k]; /* left halo: n-nb .. n-1 */
+            if (q1 == nvec) /* right halo: positions 0 .. nb-1 */
+                U[k * Pu + n + nb + u] = W[(size_t)u * wper + k];
+            if (q0 == 0) /* left halo: n-nb .. n-1 */
+                U[k * Pu + u] = W[(size_t)(n - nb + u) * wper + k];
         }
-    for (int q = 0; q < nvec; q++)
+    for (int q = q0; q < q1; q++)
         for (int r = 0; r < OC * Ti * CI; r++) {
             int o = r / (Ti * CI), tt = r / CI % Ti, i = r % CI;
             size_t wk = ((size_t)o * CI + i) * Ti + tt;
@@ -1023,6 +1061,19 @@ static void add_lane_sums(const simd_kernels *K, const float *sums0, size_t stri
     }
 }
 
+/* dW[p][k] += sums[k][p - plo] for the positions [plo, phi) whose lane sums
+ * one thread holds alone (lc split over vectors: srow floats per row of
+ * sums, db's after dW's), as add_lane_sums does for one thread. */
+static void add_own_lane_sums(const simd_kernels *K, const float *sums, size_t srow, int plo,
+                              int phi, size_t wper, int OC, float *dW, float *db) {
+    const int VBk = K->vb;
+    for (int p0 = plo; p0 < phi; p0 += VBk) {
+        const float *s = sums + (p0 - plo);
+        K->add_rows_tr(s, srow, 0, 1, (int)wper, dW + (size_t)p0 * wper, wper);
+        K->add_rows_tr(s + wper * srow, srow, 0, 1, OC, db + (size_t)p0 * OC, (size_t)OC);
+    }
+}
+
 /* lc backward, position-vectorised (n a multiple of the vector width): each
  * thread takes a static slice of the samples in groups of LPV_GROUP and for
  * each group runs the input gradient (per-lane weights Wd, packed once per
@@ -1033,7 +1084,11 @@ static void add_lane_sums(const simd_kernels *K, const float *sums0, size_t stri
  * the input rows directly and the masked output gradient from one flat
  * masked copy of the group (no halo); otherwise both are padded per sample.
  * The per-thread sums are added in thread order: results depend only on the
- * thread count. */
+ * thread count. 1D with at least a vector per thread (lc_vector_threads):
+ * each thread takes its vectors of every sample instead, packs only their
+ * weights and adds its own sums to their positions' gradients (no barrier;
+ * every thread masks the whole group: its vectors' input gradient reads the
+ * neighbouring vectors too). */
 /* 16 samples per group (measured against 8 and 32, KS 1D lc, 1 thread):
  * each vector's weights (16 KB at n = 64) are reused by more samples while
  * in L1; the lane sums and gradient rows of a group still fit L2 */
@@ -1043,7 +1098,8 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
                                   const float *dout, float *din, float *dW, float *db) {
     const int VBk = K->vb, CI = g->cin, OC = g->cout, Ti = (int)mnnh_geom_taps(g);
     const size_t P = mnnh_geom_positions(g), wper = (size_t)CI * Ti * OC;
-    const int nt = nthreads_for(B), Wp1 = g->n + 2 * g->nb, wrap = wgeo_usable(g, VBk);
+    const int Wp1 = g->n + 2 * g->nb, wrap = wgeo_usable(g, VBk);
+    const int vnt = lc_vector_threads(g, VBk), nt = vnt ? vnt : nthreads_for(B);
     const size_t Pp = wrap ? P : g->dim == 2 ? (size_t)Wp1 * Wp1 : (size_t)Wp1;
     size_t off = 0;
     size_t o_pg = take(&off, pgeo_bytes(g, VBk));
@@ -1072,21 +1128,24 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
         for (size_t k = 0; k < wper; k++) koff[k] = (int)(k * Pu);
 #pragma omp parallel num_threads(nt)
     {
-        int t = thread_id(), lo, hi;
+        int t = thread_id(), q0, q1, lo, hi;
+        lc_share(vnt > 0, pg.nvec, B, t, nt, &q0, &q1, &lo, &hi);
         char *th = mem + o_th + per_thread * t;
         float *Wd = wrap ? (float *)(th + t_wd) : (float *)(mem + o_wd);
-        if (din && wrap) pack_lc_bwd_wrap(K, W, g, CI, Ti, OC, koff, (float *)(th + t_u), Wd);
+        if (din && wrap)
+            pack_lc_bwd_wrap(K, W, g, CI, Ti, OC, koff, q0, q1, (float *)(th + t_u), Wd);
         else if (din) pack_lc_bwd(W, kg.srcpos, pg.nvec, VBk, CI, Ti, OC, Wd);
-        part(B, t, nt, &lo, &hi);
         float *X = (float *)(th + t_x), *D = (float *)(th + t_d), *dWt = (float *)(th + t_w);
-        memset(dWt, 0, (wper + OC) * P * sizeof(float));
+        const size_t srow = (size_t)(q1 - q0) * VBk; /* lanes of this thread's sums */
+        memset(dWt, 0, (wper + OC) * srow * sizeof(float));
         lpv_args a = {X, D, (size_t)CI * Pp, (size_t)OC * Pp, 0, pg.nvec, Ti, CI, OC, (int)Pp,
-                      (int)P, wrap ? 0 : pg.ctr, wrap ? wg.qoff : pg.qoff,
-                      wrap ? wg.toff : pg.toff, dWt, dWt + wper * P, wg.elo, wg.ehi, wg.eidx};
+                      (int)srow, wrap ? 0 : pg.ctr, wrap ? wg.qoff : pg.qoff,
+                      wrap ? wg.toff : pg.toff, dWt, dWt + wper * srow, wg.elo, wg.ehi, wg.eidx,
+                      q0, q1};
         /* the input gradient: the transposed convolution of D (inputs OC, outputs CI) */
         lconv_args c = {D, (size_t)OC * Pp, 0, pg.nvec, Ti, OC, (int)Pp, (int)P, CI, 0,
                         a.qoff, wrap ? wg.toffb : pg.toffb, Wd, NULL, NULL, (size_t)CI * P, 0,
-                        wg.elob, wg.ehib, wg.eidxb};
+                        wg.elob, wg.ehib, wg.eidxb, q0, q1};
         for (int b0 = lo; b0 < hi; b0 += LPV_GROUP) {
             int ns = hi - b0 < LPV_GROUP ? hi - b0 : LPV_GROUP;
             const float *xg = in + (size_t)b0 * CI * P, *dg = dout + (size_t)b0 * OC * P;
@@ -1110,9 +1169,13 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
             a.ns = ns;
             K->lpv_bwd(&a);
         }
+        if (vnt) {
+            add_own_lane_sums(K, dWt, srow, q0 * VBk, q1 * VBk, wper, OC, dW, db);
+        } else {
 #pragma omp barrier
-        add_lane_sums(K, (const float *)(mem + o_th + t_w), per_thread / sizeof(float), nt, P,
-                      wper, OC, dW, db);
+            add_lane_sums(K, (const float *)(mem + o_th + t_w), per_thread / sizeof(float), nt,
+                          P, wper, OC, dW, db);
+        }
     }
     return MNNH_OK;
 }

@@ -274,6 +274,85 @@ static void test_odd_shapes(void **state) {
     }
 }
 
+/* The vector width of an instruction set of the cpu backend. */
+static int isa_width(const char *isa) {
+    return !strcmp(isa, "avx512") ? 16 : !strcmp(isa, "avx2") ? 8 : 4;
+}
+
+/* One lc kernel layer at 2 and 3 threads against the reference and against
+ * the same instruction set at 1 thread. On unpadded 1D rows (n a multiple of
+ * the vector width VB, nb <= VB) with at least one vector of positions per
+ * thread, the cpu backend splits the vectors between the threads, not the
+ * samples (cpu_kernels.c, lc_vector_threads): every output, the weight
+ * gradient included, then has the same bits as at 1 thread. */
+static void check_lc_split(mnnh_geom g, int B, uint64_t seed) {
+    sizes z = layer_sizes(K_KERNEL, &g, B);
+    float *in = TU_NEWF(z.nin), *W = TU_NEWF(z.nW), *b = TU_NEWF(z.nb), *out0 = TU_NEWF(z.nout);
+    float *dout = TU_NEWF(z.nout), *dW0 = TU_NEWF(z.nW), *db0 = TU_NEWF(z.nb);
+    tu_fill(in, z.nin, seed, -1, 1);
+    tu_fill(W, z.nW, seed + 1, -0.5, 0.5);
+    tu_fill(b, z.nb, seed + 2, -0.5, 0.5);
+    tu_fill(dout, z.nout, seed + 3, -1, 1);
+    tu_fill(dW0, z.nW, seed + 4, -1, 1);
+    tu_fill(db0, z.nb, seed + 5, -1, 1);
+    mnnh_ref_kernel_fwd(&g, B, in, W, b, out0);
+    results ref, one, got, again;
+    results_alloc(&ref, &z), results_alloc(&one, &z), results_alloc(&got, &z);
+    results_alloc(&again, &z);
+    run_layer(ref_be, K_KERNEL, &g, B, &z, in, W, b, out0, dout, dW0, db0, 1, &ref);
+    char what[160];
+    snprintf(what, sizeof what, "lc split n=%d cin=%d cout=%d nb=%d relu=%d B=%d", g.n, g.cin,
+             g.cout, g.nb, g.relu, B);
+    for (size_t ii = 0; ii < sizeof isas / sizeof isas[0]; ii++) {
+        if (mnnh_cpu_kernels_set_isa(isas[ii]) != 0) continue;
+        set_threads(1);
+        run_layer(cpu_be, K_KERNEL, &g, B, &z, in, W, b, out0, dout, dW0, db0, 1, &one);
+        int vb = isa_width(isas[ii]);
+        for (int th = 2; th <= 3; th++) {
+            set_threads(th);
+            run_layer(cpu_be, K_KERNEL, &g, B, &z, in, W, b, out0, dout, dW0, db0, 1, &got);
+            run_layer(cpu_be, K_KERNEL, &g, B, &z, in, W, b, out0, dout, dW0, db0, 1, &again);
+            const float *gv[] = {got.out, got.din, got.dW, got.db};
+            const float *av[] = {again.out, again.din, again.dW, again.db};
+            const float *rv[] = {ref.out, ref.din, ref.dW, ref.db};
+            const float *ov[] = {one.out, one.din, one.dW, one.db};
+            const size_t nv[] = {z.nout, z.nin, z.nW, z.nb};
+            const char *part_name[] = {"forward", "input gradient", "weight gradient", "bias gradient"};
+            int vsplit = g.n % vb == 0 && g.nb <= vb && g.n / vb >= th;
+            for (int k = 0; k < 4; k++) {
+                char w2[220];
+                snprintf(w2, sizeof w2, "%s %s", what, part_name[k]);
+                compare(w2, isas[ii], th, gv[k], rv[k], nv[k]);
+                assert_memory_equal(gv[k], av[k], nv[k] * sizeof(float));
+                if (vsplit) assert_memory_equal(gv[k], ov[k], nv[k] * sizeof(float));
+            }
+        }
+    }
+    mnnh_cpu_kernels_set_isa(NULL);
+    set_threads(1);
+    results_free(&ref), results_free(&one), results_free(&got), results_free(&again);
+    free(in), free(W), free(b), free(out0), free(dout), free(dW0), free(db0);
+}
+
+/* The lc split over vectors of positions: batches of 1 and 2 (no more samples
+ * than threads), odd batches across several sample groups (16 per group in
+ * the backward), vector counts not divisible by the thread count (n = 48:
+ * 3, 6, 12 vectors at VB = 16, 8, 4; n = 80: 5, 10, 20; n = 64 at 3
+ * threads), fewer vectors than threads (n = 16 at AVX-512: the sample
+ * split), taps reaching the next-but-one vector (nb = 9), 5 channels. */
+static void test_lc_split(void **state) {
+    (void)state;
+    const int Bs[] = {1, 2, 19, 37};
+    for (int k = 0; k < 4; k++) {
+        int B = Bs[k];
+        check_lc_split((mnnh_geom){1, 48, 6, 6, 1, 3, 1, 1}, B, 900 + k);
+        check_lc_split((mnnh_geom){1, 80, 6, 6, 1, 3, 1, 0}, B, 910 + k);
+        check_lc_split((mnnh_geom){1, 64, 5, 5, 1, 1, 1, 1}, B, 920 + k);
+        check_lc_split((mnnh_geom){1, 16, 6, 6, 1, 3, 1, 1}, B, 930 + k);
+        check_lc_split((mnnh_geom){1, 32, 4, 6, 1, 9, 1, 1}, B, 940 + k);
+    }
+}
+
 /* Elementwise ops: the cpu backend splits them, results equal the reference. */
 static void test_elementwise(void **state) {
     (void)state;
@@ -594,7 +673,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ks1d_cnn),     cmocka_unit_test(test_ks1d_lc),
         cmocka_unit_test(test_ks2d_cnn),     cmocka_unit_test(test_ks2d_lc),
-        cmocka_unit_test(test_odd_shapes),   cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_odd_shapes),   cmocka_unit_test(test_lc_split),
+        cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_model_train_batch), cmocka_unit_test(test_level_fwd),
         cmocka_unit_test(test_model_infer), cmocka_unit_test(test_adjacent_fwd),
     };
