@@ -1,0 +1,25 @@
+#!/bin/bash
+# train_configs.sh MNNH MPIEXEC: every shipped configs/*.ini is accepted by
+# `mnnh train` (all keys known, values in range, model matching its data) and
+# trains one epoch on a tiny dataset of its grid; the run records the config's
+# values in /config (checked for the NAdam epsilon, which the 1D paper config sets).
+source "$(dirname "$0")/train_common.sh" "$1" "$2"
+CONFIGS=$(cd "$HERE/../configs" && pwd)
+mkdata d1.h5 --dim 1 --N 320 --samples 8
+mkdata d2.h5 --dim 2 --N 64 --samples 8
+n=0
+for ini in "$CONFIGS"/*.ini; do
+  name=$(basename "$ini" .ini)
+  data=d1.h5
+  grep -Eq '^L *= *4' "$ini" && data=d2.h5
+  run 1 train --config "$ini" --train $data --valid $data --out "R-$name" --epochs 1 --batch 4 --progress 100
+  expect 0 "" "configs/$name.ini trains one epoch on $data"
+  eps=$("$PY" -c "import h5py,sys; print(h5py.File(sys.argv[1],'r')['config'].attrs['adam-eps'])" "R-$name/last.h5") ||
+    fail "configs/$name.ini: R-$name/last.h5 has no /config@adam-eps"
+  want=$(sed -n 's/^adam_eps *= *\([^ ;]*\).*/\1/p' "$ini")
+  "$PY" -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2] or 1e-8); sys.exit(abs(a - b) > 1e-6 * b)" "$eps" "$want" ||
+    fail "configs/$name.ini: /config@adam-eps is $eps, expected ${want:-1e-8}"
+  n=$((n + 1))
+done
+((n >= 6)) || fail "only $n configs found in $CONFIGS"
+echo "PASS train_configs ($n configs)"
