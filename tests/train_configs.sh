@@ -22,4 +22,18 @@ for ini in "$CONFIGS"/*.ini; do
   n=$((n + 1))
 done
 ((n >= 6)) || fail "only $n configs found in $CONFIGS"
+
+# tools/ckpt_health.py on one of these checkpoints: every parameter in one part,
+# fractions in [0, 1]; a file without NAdam state is refused by name
+"$PY" "$HERE/../tools/ckpt_health.py" --json R-ks1d_paper/last.h5 >health.json || fail "ckpt_health.py failed"
+"$PY" - health.json <<'PYEOF' || fail "ckpt_health.py: inconsistent output"
+import json, sys
+j = json.loads(open(sys.argv[1]).read())
+parts = j["parts"]
+assert [p["part"] for p in parts] == ["level2", "level3", "level4", "level5", "level6", "adjacent"], parts
+assert sum(p["params"] for p in parts) == 9833, parts
+assert all(0 <= p["dead"] <= 1 and 0 <= p["below_eps"] <= 1 for p in parts), parts
+PYEOF
+"$PY" "$HERE/../tools/ckpt_health.py" d1.h5 >out.log 2>&1 && fail "ckpt_health.py accepted a dataset"
+grep -q "d1.h5: no /optimizer group" out.log || { cat out.log >&2; fail "ckpt_health.py: unclear error for a dataset"; }
 echo "PASS train_configs ($n configs)"
