@@ -202,6 +202,18 @@ static void F(add_rows_tr)(const float *src, size_t srow, size_t sthr, int nt, i
         }
 }
 
+/* Wd[((o T + t) CI + i) VB + l] = U[((o CI + i) T + t) Pu + 2 nb - t + l]
+ * for one vector of positions (U and Wd advanced to it; Wd aligned): the lc
+ * input gradient's per-lane weights as windows of the transposed, halo-padded
+ * weight rows, one vector copy each (a scalar loop with a division per row
+ * was 5% of the KS 1D lc backward). */
+static void F(lc_bwd_windows)(const float *U, int Pu, int nb, int CI, int T, int OC, float *Wd) {
+    for (int o = 0; o < OC; o++)
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < CI; i++, Wd += VB)
+                STA(Wd, F(ldu)(U + ((size_t)(o * CI + i) * T + t) * Pu + 2 * nb - t));
+}
+
 /* ---- layout changes between [B][C][P] and a block's [C][padded P][VB] ---- */
 
 /* Grids whose row P is not a multiple of VB (KS 1D n = 4, 8): transpose
@@ -977,6 +989,7 @@ static const simd_kernels F(kernels) = {
     .pconv = F(pconv), .pdw = F(pdw),
     .dwv = F(dwv), .dbv = F(dbv), .hsum_add = F(hsum_add), .lpv_bwd = F(lpv_bwd), .lconv = F(lconv),
     .cols_to_rows = F(cols_to_rows), .add_rows_tr = F(add_rows_tr),
+    .lc_bwd_windows = F(lc_bwd_windows),
 };
 
 #undef vf

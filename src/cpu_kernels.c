@@ -27,8 +27,11 @@
  * a fixed static partition; parameter gradients are summed per thread and the
  * partial sums added in thread order, except the batch-vectorised lc weight
  * gradient (n not a multiple of VB), which is split over positions (each
- * thread owns its positions). So results are identical from run to run at a
- * given thread count and instruction set (bit-exact resume needs that).
+ * thread owns its positions), and lc on unpadded 1D rows with at least one
+ * vector per thread, which splits the vectors of positions (each thread owns
+ * its positions' weights and gradients, see lc_vector_threads). So results
+ * are identical from run to run at a given thread count and instruction set
+ * (bit-exact resume needs that).
  * Scratch grows on first use and is then reused: the step loop does not
  * allocate. */
 #include <stdint.h>
@@ -176,6 +179,7 @@ typedef struct {
                          float *dst);
     void (*add_rows_tr)(const float *src, size_t srow, size_t sthr, int nt, int nk, float *dst,
                         size_t drow);
+    void (*lc_bwd_windows)(const float *U, int Pu, int nb, int CI, int T, int OC, float *Wd);
 } simd_kernels;
 
 #define CK_STR_(x) #x
@@ -1035,15 +1039,9 @@ static void pack_lc_bwd_wrap(const simd_kernels *K, const float *W, const mnnh_g
             if (q0 == 0) /* left halo: n-nb .. n-1 */
                 U[k * Pu + u] = W[(size_t)(n - nb + u) * wper + k];
         }
+    /* lane j of tap tt reads source position q VB + j - (tt - nb): U offset nb more */
     for (int q = q0; q < q1; q++)
-        for (int r = 0; r < OC * Ti * CI; r++) {
-            int o = r / (Ti * CI), tt = r / CI % Ti, i = r % CI;
-            size_t wk = ((size_t)o * CI + i) * Ti + tt;
-            /* lane j reads source position q VB + j - (tt - nb): U offset nb more */
-            const float *src = U + wk * Pu + (size_t)q * VBk + 2 * nb - tt;
-            float *dst = Wd + ((size_t)q * OC * Ti * CI + r) * VBk;
-            for (int j = 0; j < VBk; j++) dst[j] = src[j];
-        }
+        K->lc_bwd_windows(U + (size_t)q * VBk, Pu, nb, CI, Ti, OC, Wd + (size_t)q * wper * VBk);
 }
 
 /* dW[p][k] += the sum over the nt threads, in thread order, of their lane
@@ -1104,7 +1102,9 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     size_t off = 0;
     size_t o_pg = take(&off, pgeo_bytes(g, VBk));
     size_t o_wg = take(&off, wrap ? wgeo_bytes(g, VBk) : 0);
-    size_t o_kg = take(&off, kgeo_bytes(g, 1));
+    /* srcpos, for pack_lc_bwd only (padded rows): 1D rows skip building it,
+     * two integer divisions per position and tap, on one thread */
+    size_t o_kg = take(&off, din && !wrap ? kgeo_bytes(g, 1) : 0);
     size_t o_wd = take(&off, din && !wrap ? P * wper * sizeof(float) : 0);
     const size_t Pu = (size_t)g->n + 2 * g->nb;
     size_t o_koff = take(&off, din && wrap ? wper * sizeof(int) : 0);
@@ -1121,8 +1121,8 @@ static mnnh_status kernel_bwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
     pgeo_build(g, VBk, mem + o_pg, &pg);
     wgeo wg = {0};
     if (wrap) wgeo_build(g, VBk, mem + o_wg, &wg);
-    kgeo kg;
-    kgeo_build(g, mem + o_kg, 1, &kg);
+    kgeo kg = {0};
+    if (din && !wrap) kgeo_build(g, mem + o_kg, 1, &kg);
     int *koff = (int *)(mem + o_koff);
     if (din && wrap)
         for (size_t k = 0; k < wper; k++) koff[k] = (int)(k * Pu);
