@@ -27,11 +27,10 @@
  * a fixed static partition; parameter gradients are summed per thread and the
  * partial sums added in thread order, except the batch-vectorised lc weight
  * gradient (n not a multiple of VB), which is split over positions (each
- * thread owns its positions), and lc on unpadded 1D rows with at least one
- * vector per thread, which splits the vectors of positions (each thread owns
- * its positions' weights and gradients, see lc_vector_threads). So results
- * are identical from run to run at a given thread count and instruction set
- * (bit-exact resume needs that).
+ * thread owns its positions). So results are identical from run to run at
+ * a given thread count and instruction set (bit-exact resume needs that).
+ * (Splitting the lc vectors of positions instead was measured slower at 2
+ * threads: see lc_vector_threads.)
  * Scratch grows on first use and is then reused: the step loop does not
  * allocate. */
 #include <stdint.h>
@@ -426,17 +425,18 @@ static int wgeo_usable(const mnnh_geom *g, int VBk) {
 
 /* The thread count of an lc layer on unpadded 1D rows that splits the
  * vectors of positions between the threads (thread t takes vectors
- * [q0, q1) of every sample), or 0 where it splits the samples (fewer
- * vectors than threads, e.g. n = VB; or padded rows, which each thread
- * would then have to copy in full). Per-position weights are only read by
- * their own positions, so with the vector split each thread packs and reads
- * its share of them (with a batch split: all of them, on every thread) and
- * owns its positions' weight gradient outright (no per-thread partial sums
- * to add afterwards; the same bits at any thread count). */
+ * [q0, q1) of every sample: it would pack and read only its share of the
+ * per-position weights and own its positions' weight gradient, no partial
+ * sums), or 0 where it splits the samples. */
 static int lc_vector_threads(const mnnh_geom *g, int VBk) {
     if (!g->local || !wgeo_usable(g, VBk)) return 0;
-    int nt = max_threads();
-    return g->n / VBk >= nt ? nt : 0;
+    /* Only at 1 thread (where it is the sample split without the barrier).
+     * Measured on an idle 2-core machine (docs/performance.md, session 4):
+     * at 2 threads the vector split made the KS 1D lc forward 1.5-2.8x
+     * slower than the sample split (n = 32, 64, adjacent), the threads
+     * spending twice the CPU time: their outputs interleave 64 B apart in
+     * every row, and each core's prefetchers pull the other's lines. */
+    return max_threads() == 1 ? 1 : 0;
 }
 
 /* Vectors [q0, q1) and samples [lo, hi) of thread t among nt: a share of
@@ -755,7 +755,7 @@ static mnnh_status kernel_fwd_lpv(const simd_kernels *K, const mnnh_geom *g, int
 }
 
 /* cnn and lc forward on unpadded 1D rows (wgeo): each thread runs its
- * samples (lc: its vectors of every sample, see lc_vector_threads) in groups
+ * samples (or its vectors of every sample, see lc_vector_threads) in groups
  * of PV_GROUP straight from the input through lconv (cnn: shared weights);
  * no scratch besides the packed weights and tables. Same accumulation order
  * as kernel_fwd_pv / kernel_fwd_lpv: the same bits, whatever the split. */
@@ -1082,11 +1082,11 @@ static void add_own_lane_sums(const simd_kernels *K, const float *sums, size_t s
  * the input rows directly and the masked output gradient from one flat
  * masked copy of the group (no halo); otherwise both are padded per sample.
  * The per-thread sums are added in thread order: results depend only on the
- * thread count. 1D with at least a vector per thread (lc_vector_threads):
- * each thread takes its vectors of every sample instead, packs only their
- * weights and adds its own sums to their positions' gradients (no barrier;
- * every thread masks the whole group: its vectors' input gradient reads the
- * neighbouring vectors too). */
+ * thread count. With the vector split (lc_vector_threads) each thread takes
+ * its vectors of every sample instead, packs only their weights and adds its
+ * own sums to their positions' gradients (no barrier; every thread masks
+ * the whole group: its vectors' input gradient reads the neighbouring
+ * vectors too). */
 /* 16 samples per group (measured against 8 and 32, KS 1D lc, 1 thread):
  * each vector's weights (16 KB at n = 64) are reused by more samples while
  * in L1; the lane sums and gradient rows of a group still fit L2 */
