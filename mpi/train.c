@@ -42,7 +42,9 @@ void mnnh_train_config_defaults(mnnh_train_config *cfg) {
     cfg->lr = 1e-3;
     cfg->lr_gamma = 0.5;
     cfg->lr_min = 0;
-    cfg->adam_eps = 1e-8;
+    mnnh_nadam_hparams nadam;
+    mnnh_nadam_defaults(&nadam);
+    cfg->adam_eps = nadam.eps; /* one default, the optimizer's own */
     cfg->lr_step = 10;
     cfg->lr_patience = 5;
     cfg->seed = 1;
