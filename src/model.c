@@ -263,13 +263,17 @@ mnnh_status mnnh_model_init_params_with(mnnh_model *m, uint64_t seed, mnnh_init 
     return st;
 }
 
-/* Is tensor t the bias of a kernel layer followed by a ReLU (every kernel
- * layer but the last adjacent one)? */
-static int is_relu_bias(const mnnh_model *m, const mnnh_param_tensor *t) {
-    int k;
-    if (!strstr(t->name, "/bias") || !strstr(t->name, "/kernel")) return 0;
-    if (strncmp(t->name, "adjacent/", 9)) return 1;
-    return sscanf(t->name, "adjacent/kernel%d/bias", &k) == 1 && k != m->arch.K;
+/* Does a ReLU follow kernel layer k (1..K) of a level or of the adjacent
+ * part? Every one but the last adjacent layer (Algorithm 3); the one rule
+ * for the forward/backward geometry and the initial ReLU biases. */
+static int kernel_has_relu(const mnnh_model *m, int k, int is_adjacent) {
+    return !(is_adjacent && k == m->arch.K);
+}
+
+/* host[bias of tensor-table weight ti] = value */
+static void fill_bias(const mnnh_model *m, float *host, int ti, float value) {
+    const mnnh_param_tensor *t = &m->tab.t[ti + 1];
+    for (size_t j = 0; j < t->size; j++) host[t->offset + j] = value;
 }
 
 mnnh_status mnnh_model_set_relu_biases(mnnh_model *m, float value) {
@@ -277,10 +281,10 @@ mnnh_status mnnh_model_set_relu_biases(mnnh_model *m, float value) {
     float *host = malloc((m->tab.total ? m->tab.total : 1) * sizeof(float));
     if (!host) return mnnh_error_set(MNNH_ERR_NOMEM, "%zu parameters", m->tab.total);
     mnnh_status st = mnnh_model_get_params(m, host);
-    for (int i = 0; i < m->tab.count && !st; i++) {
-        const mnnh_param_tensor *t = &m->tab.t[i];
-        if (!is_relu_bias(m, t)) continue;
-        for (size_t j = 0; j < t->size; j++) host[t->offset + j] = value;
+    for (int k = 1; k <= m->arch.K && !st; k++) {
+        for (int l = 2; l <= m->arch.L; l++)
+            if (kernel_has_relu(m, k, 0)) fill_bias(m, host, m->level[l].t_kernel[k - 1], value);
+        if (kernel_has_relu(m, k, 1)) fill_bias(m, host, m->adj.t_kernel[k - 1], value);
     }
     if (!st) st = mnnh_model_set_params(m, host);
     free(host);
@@ -298,7 +302,7 @@ mnnh_status mnnh_model_init_params(mnnh_model *m, uint64_t seed) {
 #define DB_OF(m, ti) ((m)->grads + (m)->tab.t[(ti) + 1].offset)
 
 static mnnh_geom kernel_geom(const mnnh_model *m, mnnh_geom g, int k, int is_adjacent) {
-    g.relu = !m->all_linear && !(is_adjacent && k == m->arch.K);
+    g.relu = !m->all_linear && kernel_has_relu(m, k, is_adjacent);
     return g;
 }
 
