@@ -13,7 +13,10 @@
  *
  * Options: --backend cpu|ref  --threads T  --seconds S  --config NAME
  *          --train-batch B  --infer-batch B  --no-sgemm
- *          --infer-layers (inference through mnnh_model_forward, not _infer) */
+ *          --infer-layers (inference through mnnh_model_forward, not _infer)
+ *          --schedule auto|ops|parts (mnnh_model_set_schedule; the kernel
+ *          layers are timed as that schedule runs them, and alone per shape
+ *          as kernel_ops_* when it runs them side by side) */
 #define _GNU_SOURCE
 #include <cblas.h>
 #include <getopt.h>
@@ -76,7 +79,9 @@ static struct {
     const char *config;
     int train_batch, infer_batch;
     int sgemm;
-} opt = {"cpu", 0, 2.0, NULL, 160, 1000, 1};
+    mnnh_schedule schedule;
+} opt = {"cpu", 0, 2.0, NULL, 160, 1000, 1, MNNH_SCHED_AUTO};
+static const char *const sched_names[] = {"auto", "ops", "parts"};
 
 /* ---- the roof: a large SGEMM ---- */
 static double sgemm_gflops(int threads, double seconds) {
@@ -136,6 +141,7 @@ static void bm_init(bench_model *bm, const mnnh_arch *a, int max_batch) {
     CHECK(mnnh_arch_validate(a));
     CHECK(mnnh_backend_create(&bm->be, opt.backend, -1));
     CHECK(mnnh_model_create(&bm->model, a, bm->be));
+    CHECK(mnnh_model_set_schedule(bm->model, opt.schedule));
     CHECK(mnnh_model_init_params(bm->model, 1234));
     CHECK(mnnh_model_reserve(bm->model, max_batch));
     mnnh_nadam_hparams h;
@@ -210,67 +216,107 @@ static double time_infer(bench_model *bm, int B, double seconds) {
     return (double)reps * B / (t - t0);
 }
 
-/* Kernel layers alone: every kernel-layer shape of the model (each level's and
- * the adjacent part's), forward and backward (input and parameter gradients),
- * at batch B; GFLOP/s = sum of flops / sum of times. */
+/* Kernel layers alone: one kernel layer of every part of the model (each
+ * level's and the adjacent part's shape), forward and backward (input and
+ * parameter gradients), at batch B; GFLOP/s = sum of flops / time. With part
+ * threads (owner != NULL, the model's schedule: mnnh_model_part_plan) the
+ * shapes run side by side as the model runs its parts, each thread its own
+ * shapes, and the time is the wall time of the whole set; else each shape
+ * runs alone (its ops threaded) and the times add up. */
+typedef struct {
+    mnnh_geom g;
+    float *in, *out, *dout, *din, *W, *b, *dW, *db;
+    double flops;
+} kshape;
+
+static void kshape_init(kshape *k, mnnh_backend *be, mnnh_geom g, int B) {
+    k->g = g;
+    size_t P = mnnh_geom_positions(&g), T = mnnh_geom_taps(&g);
+    size_t nin = (size_t)B * g.cin * P, nout = (size_t)B * g.cout * P;
+    size_t nW = (size_t)g.cout * g.cin * T * (g.local ? P : 1), nb = (size_t)g.cout * (g.local ? P : 1);
+    CHECK(mnnh_backend_alloc(be, (void **)&k->in, nin * 4));
+    CHECK(mnnh_backend_alloc(be, (void **)&k->din, nin * 4));
+    CHECK(mnnh_backend_alloc(be, (void **)&k->out, nout * 4));
+    CHECK(mnnh_backend_alloc(be, (void **)&k->dout, nout * 4));
+    CHECK(mnnh_backend_alloc(be, (void **)&k->W, nW * 4));
+    CHECK(mnnh_backend_alloc(be, (void **)&k->dW, nW * 4));
+    CHECK(mnnh_backend_alloc(be, (void **)&k->b, nb * 4));
+    CHECK(mnnh_backend_alloc(be, (void **)&k->db, nb * 4));
+    float *h = malloc(4 * (nin > nout ? (nin > nW ? nin : nW) : (nout > nW ? nout : nW)));
+    if (!h) exit(1);
+    fill(h, nin, 3, -1, 1);
+    CHECK(mnnh_backend_upload(be, k->in, h, nin * 4));
+    fill(h, nout, 4, -1, 1);
+    CHECK(mnnh_backend_upload(be, k->dout, h, nout * 4));
+    fill(h, nW, 5, -0.3, 0.3);
+    CHECK(mnnh_backend_upload(be, k->W, h, nW * 4));
+    fill(h, nb, 6, -0.1, 0.1);
+    CHECK(mnnh_backend_upload(be, k->b, h, nb * 4));
+    free(h);
+    k->flops = 2.0 * B * P * g.cout * g.cin * (double)T;
+}
+
+static void kshape_free(kshape *k, mnnh_backend *be) {
+    float *bufs[] = {k->in, k->din, k->out, k->dout, k->W, k->dW, k->b, k->db};
+    for (int i = 0; i < 8; i++) mnnh_backend_release(be, bufs[i]);
+}
+
+static void kshape_run(kshape *k, mnnh_backend *be, int B, int bwd) {
+    if (bwd) CHECK(be->ops->kernel_bwd(be, &k->g, B, k->in, k->W, k->out, k->dout, k->din, k->dW, k->db));
+    else CHECK(be->ops->kernel_fwd(be, &k->g, B, k->in, k->W, k->b, k->out));
+}
+
+/* Seconds per call of the shapes [i0, i1) (alone: i1 = i0 + 1) or of all of
+ * them side by side on their owners' threads (T > 1). */
+static double time_shapes(kshape *ks, int ns, const int *owner, int T, mnnh_backend *be, int B,
+                          int bwd, double seconds) {
+    int reps = 0;
+    double t0 = 0, t;
+    for (int warm = 1;; warm = 0) {
+        if (!warm && reps == 0) t0 = now();
+        if (T > 1) {
+#pragma omp parallel num_threads(T)
+            {
+                int tid = 0;
+#ifdef _OPENMP
+                tid = omp_get_thread_num();
+#endif
+                for (int i = 0; i < ns; i++)
+                    if (owner[i] == tid) kshape_run(&ks[i], be, B, bwd);
+            }
+        } else {
+            for (int i = 0; i < ns; i++) kshape_run(&ks[i], be, B, bwd);
+        }
+        if (warm) continue;
+        reps++;
+        t = now();
+        if (t - t0 >= seconds && reps >= 2) break;
+    }
+    return (t - t0) / reps;
+}
+
 static void time_kernel_layers(const mnnh_arch *a, mnnh_backend *be, int B, double seconds,
-                               double *fwd_gflops, double *bwd_gflops) {
-    mnnh_geom gs[MNNH_MAX_L + 2];
+                               const int *owner, int T, double *fwd_gflops, double *bwd_gflops) {
+    kshape ks[MNNH_MAX_L + 2];
     int ng = 0;
     int local = a->variant == MNNH_LC;
     for (int l = 2; l <= a->L; l++)
-        gs[ng++] = (mnnh_geom){a->dim, 1 << l, a->r, a->r, 1, a->nb[l], local, 1};
+        kshape_init(&ks[ng++], be, (mnnh_geom){a->dim, 1 << l, a->r, a->r, 1, a->nb[l], local, 1}, B);
     int mc = a->dim == 2 ? a->m * a->m : a->m;
-    gs[ng++] = (mnnh_geom){a->dim, 1 << a->L, mc, mc, 1, a->nb_ad, local, 1};
+    kshape_init(&ks[ng++], be, (mnnh_geom){a->dim, 1 << a->L, mc, mc, 1, a->nb_ad, local, 1}, B);
     double flops = 0, tf = 0, tb = 0;
-    double per = seconds / ng / 2;
-    for (int i = 0; i < ng; i++) {
-        mnnh_geom *g = &gs[i];
-        size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g);
-        size_t nin = (size_t)B * g->cin * P, nout = (size_t)B * g->cout * P;
-        size_t nW = (size_t)g->cout * g->cin * T * (local ? P : 1), nb = (size_t)g->cout * (local ? P : 1);
-        float *in, *out, *dout, *din, *W, *b, *dW, *db;
-        CHECK(mnnh_backend_alloc(be, (void **)&in, nin * 4));
-        CHECK(mnnh_backend_alloc(be, (void **)&din, nin * 4));
-        CHECK(mnnh_backend_alloc(be, (void **)&out, nout * 4));
-        CHECK(mnnh_backend_alloc(be, (void **)&dout, nout * 4));
-        CHECK(mnnh_backend_alloc(be, (void **)&W, nW * 4));
-        CHECK(mnnh_backend_alloc(be, (void **)&dW, nW * 4));
-        CHECK(mnnh_backend_alloc(be, (void **)&b, nb * 4));
-        CHECK(mnnh_backend_alloc(be, (void **)&db, nb * 4));
-        float *h = malloc(4 * (nin > nout ? (nin > nW ? nin : nW) : (nout > nW ? nout : nW)));
-        fill(h, nin, 3, -1, 1);
-        CHECK(mnnh_backend_upload(be, in, h, nin * 4));
-        fill(h, nout, 4, -1, 1);
-        CHECK(mnnh_backend_upload(be, dout, h, nout * 4));
-        fill(h, nW, 5, -0.3, 0.3);
-        CHECK(mnnh_backend_upload(be, W, h, nW * 4));
-        fill(h, nb, 6, -0.1, 0.1);
-        CHECK(mnnh_backend_upload(be, b, h, nb * 4));
-        free(h);
-        double f = 2.0 * B * P * g->cout * g->cin * (double)T;
-        CHECK(be->ops->kernel_fwd(be, g, B, in, W, b, out));
-        int reps = 0;
-        double t0 = now(), t;
-        do {
-            CHECK(be->ops->kernel_fwd(be, g, B, in, W, b, out));
-            reps++;
-            t = now();
-        } while (t - t0 < per || reps < 2);
-        tf += (t - t0) / reps;
-        CHECK(be->ops->kernel_bwd(be, g, B, in, W, out, dout, din, dW, db));
-        reps = 0;
-        t0 = now();
-        do {
-            CHECK(be->ops->kernel_bwd(be, g, B, in, W, out, dout, din, dW, db));
-            reps++;
-            t = now();
-        } while (t - t0 < per || reps < 2);
-        tb += (t - t0) / reps;
-        flops += f;
-        float *bufs[] = {in, din, out, dout, W, dW, b, db};
-        for (int k = 0; k < 8; k++) mnnh_backend_release(be, bufs[k]);
+    for (int i = 0; i < ng; i++) flops += ks[i].flops;
+    if (T > 1) {
+        tf = time_shapes(ks, ng, owner, T, be, B, 0, seconds / 2);
+        tb = time_shapes(ks, ng, owner, T, be, B, 1, seconds / 2);
+    } else {
+        double per = seconds / ng / 2;
+        for (int i = 0; i < ng; i++) {
+            tf += time_shapes(&ks[i], 1, NULL, 1, be, B, 0, per);
+            tb += time_shapes(&ks[i], 1, NULL, 1, be, B, 1, per);
+        }
     }
+    for (int i = 0; i < ng; i++) kshape_free(&ks[i], be);
     *fwd_gflops = flops / tf * 1e-9;
     *bwd_gflops = 2 * flops / tb * 1e-9; /* input gradient + weight gradient */
 }
@@ -306,10 +352,15 @@ static void run_config(const bconfig *c, double roof, const char *core) {
     double infer_b = time_infer(&bm, opt.train_batch, opt.seconds / 2);
     double infer = time_infer(&bm, opt.infer_batch, opt.seconds);
     double infer_cpu = last_cpu_rate;
-    double kf, kb;
-    time_kernel_layers(&a, bm.be, opt.train_batch, opt.seconds, &kf, &kb);
+    int owner[MNNH_MAX_L + 1];
+    int pt = mnnh_model_part_plan(bm.model, owner);
+    double kf, kb, okf = 0, okb = 0;
+    time_kernel_layers(&a, bm.be, opt.train_batch, opt.seconds, owner, pt, &kf, &kb);
+    if (pt > 1) /* the same shapes alone, each op threaded (MNNH_SCHED_OPS) */
+        time_kernel_layers(&a, bm.be, opt.train_batch, opt.seconds, NULL, 1, &okf, &okb);
     double train_gf = 3 * fl * train * 1e-9, infer_gf = fl * infer * 1e-9;
     double kern = 3.0 / (1.0 / kf + 2.0 / kb); /* forward + backward, flop-weighted */
+    double okern = pt > 1 ? 3.0 / (1.0 / okf + 2.0 / okb) : kern;
     printf("{\"config\":\"%s\",\"dim\":%d,\"N\":%d,\"L\":%d,\"m\":%d,\"r\":%d,\"K\":%d,"
            "\"variant\":\"%s\",\"params\":%zu,\"backend\":\"%s\",\"threads\":%d,\"batch\":%d,"
            "\"infer_batch\":%d,\"forward_mflop_per_sample\":%.4f,"
@@ -318,12 +369,15 @@ static void run_config(const bconfig *c, double roof, const char *core) {
            "\"train_gflops\":%.2f,\"infer_gflops\":%.2f,\"gflops\":%.2f,"
            "\"kernel_fwd_gflops\":%.2f,\"kernel_bwd_gflops\":%.2f,\"kernel_gflops\":%.2f,"
            "\"sgemm_gflops\":%.2f,\"kernel_roof_fraction\":%.3f,\"openblas_core\":\"%s\","
-           "\"train_samples_per_cpu_s\":%.1f,\"infer_samples_per_cpu_s\":%.1f,\"loadavg\":%.2f}\n",
+           "\"train_samples_per_cpu_s\":%.1f,\"infer_samples_per_cpu_s\":%.1f,\"loadavg\":%.2f,"
+           "\"schedule\":\"%s\",\"part_threads\":%d,\"kernel_ops_gflops\":%.2f,"
+           "\"kernel_ops_roof_fraction\":%.3f}\n",
            c->name, a.dim, a.N, a.L, a.m, a.r, a.K, mnnh_variant_name(a.variant),
            mnnh_model_nparams(bm.model), bm.be->ops->name, nthreads(), opt.train_batch,
            opt.infer_batch, fl * 1e-6, train, infer, opt.train_batch, infer_b, train_gf,
            infer_gf, train_gf, kf, kb, kern, roof, roof > 0 ? kern / roof : 0.0, core, train_cpu,
-           infer_cpu, loadavg1());
+           infer_cpu, loadavg1(), sched_names[opt.schedule], pt, okern,
+           roof > 0 ? okern / roof : 0.0);
     fflush(stdout);
     bm_free(&bm);
 }
@@ -400,6 +454,7 @@ static void usage(FILE *f) {
             "usage: bench_model [--backend cpu|ref] [--threads T] [--seconds S]\n"
             "                   [--config ks2d|ks1d|ks1d_lc] [--train-batch B] [--infer-batch B]\n"
             "                   [--no-sgemm] [--memory] [--scaling] [--infer-layers]\n"
+            "                   [--schedule auto|ops|parts]\n"
             "Prints one JSON line per configuration. Set OPENBLAS_CORETYPE=SkylakeX on\n"
             "AVX-512 machines that OpenBLAS 0.3.21 does not recognise.\n");
 }
@@ -412,7 +467,7 @@ int main(int argc, char **argv) {
         {"train-batch", required_argument, 0, 'B'}, {"infer-batch", required_argument, 0, 'I'},
         {"no-sgemm", no_argument, 0, 'n'}, {"memory", no_argument, 0, 'M'},
         {"scaling", no_argument, 0, 'S'}, {"infer-layers", no_argument, 0, 'L'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"schedule", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -426,6 +481,16 @@ int main(int argc, char **argv) {
         case 'M': mode = 1; break;
         case 'S': mode = 2; break;
         case 'L': infer_layers = 1; break;
+        case 'P': {
+            int k = 0;
+            while (k < 3 && strcmp(optarg, sched_names[k])) k++;
+            if (k == 3) {
+                fprintf(stderr, "bench_model: unknown --schedule '%s' (auto, ops, parts)\n", optarg);
+                return 2;
+            }
+            opt.schedule = (mnnh_schedule)k;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -331,7 +331,9 @@ static mnnh_status train_model_create(trainer *t) {
     if (!st) st = train_alloc(t);
     MNNH_TRY(mnnh_comm_agree(t->c, st));
     const char *core = openblas_get_corename();
-    LOG0(t, "%s; OpenBLAS core %s\n", note, core);
+    int pt = st ? 1 : mnnh_model_part_plan(t->model, NULL);
+    LOG0(t, "%s%s; OpenBLAS core %s\n", note,
+         pt > 1 ? "; levels and adjacent part side by side on the threads" : "", core);
 #if defined(__x86_64__)
     /* Debian's OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs it does not know */
     if (core && !strstr(core, "SkylakeX") && !strstr(core, "Cooperlake") &&

@@ -111,6 +111,7 @@ static mnnh_status host_backend_create(mnnh_backend **be, const mnnh_backend_ops
     (*be)->ops = merged;
     (*be)->ctx = merged;
     (*be)->device = -1;
+    (*be)->concurrent_parts = ops == &mnnh_backend_cpu_ops;
 #ifdef _OPENMP
     (*be)->threads = omp_get_max_threads();
 #else

@@ -69,9 +69,12 @@ static size_t take(size_t *off, size_t bytes) {
     return o;
 }
 
+/* Inside an enclosing parallel region (the model running its parts side by
+ * side, parts.h) an op runs on its calling thread alone: nested teams would
+ * oversubscribe the cores, and every split below is sized by this count. */
 static int max_threads(void) {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    return omp_in_parallel() ? 1 : omp_get_max_threads();
 #else
     return 1;
 #endif

@@ -1,7 +1,9 @@
 /* model.c: the MNN-H network (Algorithm 3), forward and backward through the
  * backend interface. The network is a list of levels l = 2..L (restrict,
  * K kernel layers, interp) plus the adjacent part (block reshape, K kernel
- * layers, flatten), all summed into the output. */
+ * layers, flatten), all summed into the output. These L "parts" are
+ * independent until the sum: on a backend with concurrent_parts they may run
+ * side by side on the threads (mnnh_model_set_schedule, parts.h). */
 #include "mnnh/model.h"
 
 #include <math.h>
@@ -9,9 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "mnnh/parts.h"
 #include "mnnh/rng.h"
 
 #define MAX_K 64
+#define MAX_PART_THREADS 8
+#define MAX_PARTS (MNNH_MAX_L + 1)
+/* Schedule cost of one op call, in forward flops per sample: at batch 160
+ * and one thread a KS 1D kernel layer costs about 12 us (forward and
+ * backward) on top of its arithmetic, the cost of 2000 flops per sample at
+ * the measured ~80 GFLOP/s (docs/performance.md), so the small coarse levels
+ * weigh more than their flops. */
+#define PART_CALL_FLOPS 2000.0
+/* MNNH_SCHED_AUTO runs the parts side by side only when the static schedule
+ * keeps the busiest thread within this factor of the mean load. */
+#define PARTS_MAX_IMBALANCE 1.25
 
 typedef struct {
     mnnh_geom g_restrict, g_kernel, g_interp; /* g_kernel.relu is per layer */
@@ -36,9 +54,14 @@ struct mnnh_model {
     size_t grid;                  /* N^d */
     level_t level[MNNH_MAX_L + 1];
     adjacent_t adj;
-    float *vin, *y, *pred, *dy, *dpred, *sums, *err2, *dbuf[2];
+    float *vin, *y, *pred, *dy, *dpred, *sums, *err2;
+    float *dbuf[MAX_PART_THREADS][2]; /* backward ping-pong buffers of each part thread */
+    float *yacc[MAX_PART_THREADS];    /* output accumulator of part thread t >= 1 (t = 0: y) */
     float *err2_host;
     int last_B;                   /* batch of the last forward, -1 if none */
+    mnnh_schedule sched;
+    int part_threads;             /* threads the parts run on; 1: in sequence, each op threaded */
+    int part_owner[MAX_PARTS];    /* thread of part p (level l: p = l - 2; adjacent: p = L - 1) */
 };
 
 void mnnh_norm_default(mnnh_norm *n) {
@@ -125,11 +148,18 @@ static void release_workspace(mnnh_model *m) {
         mnnh_backend_release(be, m->adj.act[k]);
         m->adj.act[k] = NULL;
     }
-    float **bufs[] = {&m->vin, &m->y, &m->pred, &m->dy, &m->dpred, &m->sums, &m->err2,
-                      &m->dbuf[0], &m->dbuf[1]};
+    float **bufs[] = {&m->vin, &m->y, &m->pred, &m->dy, &m->dpred, &m->sums, &m->err2};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         mnnh_backend_release(be, *bufs[i]);
         *bufs[i] = NULL;
+    }
+    for (int t = 0; t < MAX_PART_THREADS; t++) {
+        for (int k = 0; k < 2; k++) {
+            mnnh_backend_release(be, m->dbuf[t][k]);
+            m->dbuf[t][k] = NULL;
+        }
+        mnnh_backend_release(be, m->yacc[t]);
+        m->yacc[t] = NULL;
     }
     free(m->err2_host);
     m->err2_host = NULL;
@@ -150,10 +180,48 @@ static mnnh_status alloc_f(mnnh_model *m, float **p, size_t floats) {
     return mnnh_backend_alloc(m->be, (void **)p, floats * sizeof(float));
 }
 
+static int nparts(const mnnh_model *m) { return m->arch.L; } /* levels 2..L, adjacent */
+
+static double part_flops(const mnnh_model *m, int p);
+
+/* The part threads and the static schedule, for the threads OpenMP offers
+ * now (1 thread, a backend without concurrent_parts, MNNH_SCHED_OPS, or an
+ * AUTO schedule too unbalanced: the parts run in sequence). */
+static void plan_parts(mnnh_model *m) {
+    m->part_threads = 1;
+#ifdef _OPENMP
+    int n = nparts(m), T = omp_get_max_threads();
+    if (T > n) T = n;
+    if (T > MAX_PART_THREADS) T = MAX_PART_THREADS;
+    if (m->sched == MNNH_SCHED_OPS || !m->be->concurrent_parts || T < 2) return;
+    double cost[MAX_PARTS];
+    for (int p = 0; p < n; p++) cost[p] = part_flops(m, p) + PART_CALL_FLOPS * (m->arch.K + 2);
+    double imbalance = mnnh_parts_assign(n, cost, T, m->part_owner);
+    if (m->sched == MNNH_SCHED_AUTO && imbalance > PARTS_MAX_IMBALANCE) return;
+    m->part_threads = T;
+#endif
+}
+
+mnnh_status mnnh_model_set_schedule(mnnh_model *m, mnnh_schedule s) {
+    if (s != MNNH_SCHED_AUTO && s != MNNH_SCHED_OPS && s != MNNH_SCHED_PARTS)
+        return mnnh_error_set(MNNH_ERR_ARG, "schedule %d: not auto, ops or parts", (int)s);
+    m->sched = s;
+    int B = m->max_batch;
+    if (B < 1) return MNNH_OK;
+    release_workspace(m); /* the part threads' buffers follow the schedule */
+    return mnnh_model_reserve(m, B);
+}
+
+int mnnh_model_part_plan(const mnnh_model *m, int *owner) {
+    if (owner && m->part_threads > 1) memcpy(owner, m->part_owner, sizeof(int) * nparts(m));
+    return m->part_threads;
+}
+
 mnnh_status mnnh_model_reserve(mnnh_model *m, int B) {
     if (B < 1) return mnnh_error_set(MNNH_ERR_ARG, "batch size %d: must be >= 1", B);
     if (B <= m->max_batch) return MNNH_OK;
     release_workspace(m);
+    plan_parts(m);
     size_t maxact = 0;
     mnnh_status st = MNNH_OK;
     for (int l = 2; l <= m->arch.L && !st; l++) {
@@ -172,8 +240,11 @@ mnnh_status mnnh_model_reserve(mnnh_model *m, int B) {
     if (!st) st = alloc_f(m, &m->dpred, G);
     if (!st) st = alloc_f(m, &m->sums, (size_t)B);
     if (!st) st = alloc_f(m, &m->err2, (size_t)B);
-    if (!st) st = alloc_f(m, &m->dbuf[0], maxact);
-    if (!st) st = alloc_f(m, &m->dbuf[1], maxact);
+    for (int t = 0; t < m->part_threads && !st; t++) {
+        st = alloc_f(m, &m->dbuf[t][0], maxact);
+        if (!st) st = alloc_f(m, &m->dbuf[t][1], maxact);
+        if (!st && t > 0) st = alloc_f(m, &m->yacc[t], G);
+    }
     if (!st && !(m->err2_host = malloc(sizeof(float) * B)))
         st = mnnh_error_set(MNNH_ERR_NOMEM, "model workspace");
     if (st) {
@@ -306,7 +377,7 @@ static mnnh_geom kernel_geom(const mnnh_model *m, mnnh_geom g, int k, int is_adj
     return g;
 }
 
-static mnnh_status forward_level(mnnh_model *m, level_t *lv, int B) {
+static mnnh_status forward_level(mnnh_model *m, level_t *lv, int B, float *y) {
     const mnnh_backend_ops *op = m->be->ops;
     MNNH_TRY(op->restrict_fwd(m->be, &lv->g_restrict, B, m->vin, W_OF(m, lv->t_restrict),
                               B_OF(m, lv->t_restrict), lv->act[0]));
@@ -316,10 +387,10 @@ static mnnh_status forward_level(mnnh_model *m, level_t *lv, int B) {
         MNNH_TRY(op->kernel_fwd(m->be, &g, B, lv->act[k - 1], W_OF(m, t), B_OF(m, t), lv->act[k]));
     }
     return op->interp_fwd(m->be, &lv->g_interp, B, lv->act[m->arch.K], W_OF(m, lv->t_interp),
-                          B_OF(m, lv->t_interp), m->y);
+                          B_OF(m, lv->t_interp), y);
 }
 
-static mnnh_status forward_adjacent(mnnh_model *m, int B) {
+static mnnh_status forward_adjacent(mnnh_model *m, int B, float *y) {
     const mnnh_backend_ops *op = m->be->ops;
     adjacent_t *ad = &m->adj;
     MNNH_TRY(op->gather(m->be, &ad->g_block, B, m->vin, ad->act[0]));
@@ -328,7 +399,7 @@ static mnnh_status forward_adjacent(mnnh_model *m, int B) {
         int t = ad->t_kernel[k - 1];
         MNNH_TRY(op->kernel_fwd(m->be, &g, B, ad->act[k - 1], W_OF(m, t), B_OF(m, t), ad->act[k]));
     }
-    return op->scatter_add(m->be, &ad->g_block, B, ad->act[m->arch.K], m->y);
+    return op->scatter_add(m->be, &ad->g_block, B, ad->act[m->arch.K], y);
 }
 
 static mnnh_status check_batch(mnnh_model *m, int B) {
@@ -339,7 +410,7 @@ static mnnh_status check_batch(mnnh_model *m, int B) {
 }
 
 /* A level through the backend's fused op (no activations kept). */
-static mnnh_status forward_level_fused(mnnh_model *m, level_t *lv, int B) {
+static mnnh_status forward_level_fused(mnnh_model *m, level_t *lv, int B, float *y) {
     mnnh_geom gk[MAX_K];
     const float *Wk[MAX_K], *bk[MAX_K];
     for (int k = 1; k <= m->arch.K; k++) {
@@ -350,12 +421,12 @@ static mnnh_status forward_level_fused(mnnh_model *m, level_t *lv, int B) {
     mnnh_level_params lp = {&lv->g_restrict, &lv->g_interp, gk, m->arch.K,
                             W_OF(m, lv->t_restrict), B_OF(m, lv->t_restrict),
                             W_OF(m, lv->t_interp), B_OF(m, lv->t_interp), Wk, bk};
-    return m->be->ops->level_fwd(m->be, &lp, B, m->vin, m->y);
+    return m->be->ops->level_fwd(m->be, &lp, B, m->vin, y);
 }
 
 /* The adjacent part through the backend's fused op (no activations kept;
  * act[0], act[1] are its work buffers). */
-static mnnh_status forward_adjacent_fused(mnnh_model *m, int B) {
+static mnnh_status forward_adjacent_fused(mnnh_model *m, int B, float *y) {
     adjacent_t *ad = &m->adj;
     mnnh_geom gk[MAX_K];
     const float *Wk[MAX_K], *bk[MAX_K];
@@ -365,24 +436,85 @@ static mnnh_status forward_adjacent_fused(mnnh_model *m, int B) {
         bk[k - 1] = B_OF(m, ad->t_kernel[k - 1]);
     }
     mnnh_adjacent_params ap = {&ad->g_block, gk, m->arch.K, Wk, bk};
-    return m->be->ops->adjacent_fwd(m->be, &ap, B, m->vin, m->y, ad->act[0], ad->act[1]);
+    return m->be->ops->adjacent_fwd(m->be, &ap, B, m->vin, y, ad->act[0], ad->act[1]);
 }
 
-/* keep = 1: store every activation for mnnh_model_backward; keep = 0
- * (inference): the levels and the adjacent part may go through the
- * backend's fused level_fwd and adjacent_fwd. */
+/* ---- running the parts ---- */
+/* One part's work on part thread t (its buffers: yacc[t], dbuf[t]). */
+typedef mnnh_status (*part_fn)(mnnh_model *m, int p, int t, int B, const void *arg);
+
+/* Runs fn on every part: in order p = 0..L-1 when part_threads is 1 (or
+ * inside someone else's parallel region); else each part on its scheduled
+ * thread, a thread's parts in order. A team smaller than planned folds the
+ * owners onto its threads (owner mod team size), so a part thread's buffers
+ * are still used by one thread at a time. The first failing part's error (by
+ * part index, whichever thread ran it) is returned with its message. */
+static mnnh_status run_parts(mnnh_model *m, part_fn fn, int B, const void *arg) {
+    int n = nparts(m), T = m->part_threads;
+#ifdef _OPENMP
+    if (T > omp_get_max_threads()) T = omp_get_max_threads();
+    if (omp_in_parallel()) T = 1;
+#endif
+    if (T < 2) {
+        for (int p = 0; p < n; p++) MNNH_TRY(fn(m, p, 0, B, arg));
+        return MNNH_OK;
+    }
+    mnnh_status st[MAX_PARTS] = {MNNH_OK};
+    char msg[MAX_PARTS][512]; /* shared: the error buffers are thread-local */
+#ifdef _OPENMP
+#pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num(), team = omp_get_num_threads();
+        for (int p = 0; p < n; p++) {
+            if (m->part_owner[p] % team != t) continue;
+            st[p] = fn(m, p, m->part_owner[p], B, arg);
+            if (st[p]) snprintf(msg[p], sizeof msg[p], "%s", mnnh_error_msg());
+        }
+    }
+#endif
+    for (int p = 0; p < n; p++)
+        if (st[p]) return mnnh_error_set(st[p], "%s", msg[p]);
+    return MNNH_OK;
+}
+
+/* Part p's forward, accumulated into part thread t's output. keep = 1: store
+ * every activation for mnnh_model_backward; keep = 0 (inference): the part
+ * may go through the backend's fused level_fwd or adjacent_fwd. */
+static mnnh_status part_forward(mnnh_model *m, int p, int t, int B, const void *arg) {
+    const mnnh_backend_ops *op = m->be->ops;
+    int fusable = !*(const int *)arg && m->arch.K <= MNNH_LEVEL_MAX_K;
+    float *y = t ? m->yacc[t] : m->y;
+    if (p < m->arch.L - 1) {
+        level_t *lv = &m->level[p + 2];
+        return fusable && op->level_fwd ? forward_level_fused(m, lv, B, y)
+                                        : forward_level(m, lv, B, y);
+    }
+    return fusable && op->adjacent_fwd ? forward_adjacent_fused(m, B, y)
+                                       : forward_adjacent(m, B, y);
+}
+
+/* y += the other part threads' outputs, in thread order. Host memory: only
+ * backends with concurrent_parts (host backends) have part threads. */
+static void sum_part_outputs(mnnh_model *m, size_t G) {
+    for (int t = 1; t < m->part_threads; t++) {
+        float *restrict y = m->y;
+        const float *restrict x = m->yacc[t];
+#pragma omp parallel for schedule(static) if (G > 65536)
+        for (size_t i = 0; i < G; i++) y[i] += x[i];
+    }
+}
+
 static mnnh_status forward_impl(mnnh_model *m, int B, const float *v, float *u, int keep) {
     MNNH_TRY(check_batch(m, B));
     const mnnh_backend_ops *op = m->be->ops;
     size_t G = (size_t)B * m->grid;
-    int fused = !keep && op->level_fwd && m->arch.K <= MNNH_LEVEL_MAX_K;
     m->last_B = -1; /* until this forward has completed with its activations */
     MNNH_TRY(op->affine(m->be, G, v, m->norm.input_scale, m->norm.input_shift, m->vin));
     MNNH_TRY(op->zero(m->be, m->y, G * sizeof(float)));
-    for (int l = 2; l <= m->arch.L; l++)
-        MNNH_TRY(fused ? forward_level_fused(m, &m->level[l], B) : forward_level(m, &m->level[l], B));
-    int fused_adj = !keep && op->adjacent_fwd && m->arch.K <= MNNH_LEVEL_MAX_K;
-    MNNH_TRY(fused_adj ? forward_adjacent_fused(m, B) : forward_adjacent(m, B));
+    for (int t = 1; t < m->part_threads; t++)
+        MNNH_TRY(op->zero(m->be, m->yacc[t], G * sizeof(float)));
+    MNNH_TRY(run_parts(m, part_forward, B, &keep));
+    sum_part_outputs(m, G);
     if (m->norm.output_shift != 0.0f)
         MNNH_TRY(op->affine(m->be, G, m->y, 1.0f, m->norm.output_shift, m->y));
     if (m->norm.density_ne > 0) {
@@ -411,36 +543,45 @@ mnnh_status mnnh_model_infer(mnnh_model *m, int B, const float *v, float *u) {
  * need_d0 is 0 (the adjacent part: act[0] is a reshape of the data). */
 static mnnh_status backward_kernels(mnnh_model *m, const mnnh_geom *gk, float **act,
                                     const int *tk, int is_adjacent, int need_d0, int B,
-                                    float **where) {
+                                    float **dbuf, float **where) {
     const mnnh_backend_ops *op = m->be->ops;
     int w = 0;
     for (int k = m->arch.K; k >= 1; k--) {
         mnnh_geom g = kernel_geom(m, *gk, k, is_adjacent);
-        float *din = (k > 1 || need_d0) ? m->dbuf[w ^ 1] : NULL;
+        float *din = (k > 1 || need_d0) ? dbuf[w ^ 1] : NULL;
         int t = tk[k - 1];
-        MNNH_TRY(op->kernel_bwd(m->be, &g, B, act[k - 1], W_OF(m, t), act[k], m->dbuf[w], din,
+        MNNH_TRY(op->kernel_bwd(m->be, &g, B, act[k - 1], W_OF(m, t), act[k], dbuf[w], din,
                                 DW_OF(m, t), DB_OF(m, t)));
         w ^= 1;
     }
-    *where = need_d0 ? m->dbuf[w] : NULL;
+    *where = need_d0 ? dbuf[w] : NULL;
     return MNNH_OK;
 }
 
-static mnnh_status backward_level(mnnh_model *m, level_t *lv, const float *dy, int B) {
+static mnnh_status backward_level(mnnh_model *m, level_t *lv, const float *dy, int B,
+                                  float **dbuf) {
     const mnnh_backend_ops *op = m->be->ops;
     float *d0;
     MNNH_TRY(op->interp_bwd(m->be, &lv->g_interp, B, lv->act[m->arch.K], W_OF(m, lv->t_interp),
-                            dy, m->dbuf[0], DW_OF(m, lv->t_interp), DB_OF(m, lv->t_interp)));
-    MNNH_TRY(backward_kernels(m, &lv->g_kernel, lv->act, lv->t_kernel, 0, 1, B, &d0));
+                            dy, dbuf[0], DW_OF(m, lv->t_interp), DB_OF(m, lv->t_interp)));
+    MNNH_TRY(backward_kernels(m, &lv->g_kernel, lv->act, lv->t_kernel, 0, 1, B, dbuf, &d0));
     return op->restrict_bwd(m->be, &lv->g_restrict, B, m->vin, W_OF(m, lv->t_restrict), d0, NULL,
                             DW_OF(m, lv->t_restrict), DB_OF(m, lv->t_restrict));
 }
 
-static mnnh_status backward_adjacent(mnnh_model *m, const float *dy, int B) {
+static mnnh_status backward_adjacent(mnnh_model *m, const float *dy, int B, float **dbuf) {
     float *unused;
     /* flatten's backward is the block gather */
-    MNNH_TRY(m->be->ops->gather(m->be, &m->adj.g_block, B, dy, m->dbuf[0]));
-    return backward_kernels(m, &m->adj.g_kernel, m->adj.act, m->adj.t_kernel, 1, 0, B, &unused);
+    MNNH_TRY(m->be->ops->gather(m->be, &m->adj.g_block, B, dy, dbuf[0]));
+    return backward_kernels(m, &m->adj.g_kernel, m->adj.act, m->adj.t_kernel, 1, 0, B, dbuf,
+                            &unused);
+}
+
+/* Part p's backward on part thread t's buffers (the parts' parameter
+ * gradients are disjoint). */
+static mnnh_status part_backward(mnnh_model *m, int p, int t, int B, const void *dy) {
+    if (p < m->arch.L - 1) return backward_level(m, &m->level[p + 2], dy, B, m->dbuf[t]);
+    return backward_adjacent(m, dy, B, m->dbuf[t]);
 }
 
 mnnh_status mnnh_model_backward(mnnh_model *m, int B, const float *du) {
@@ -453,9 +594,7 @@ mnnh_status mnnh_model_backward(mnnh_model *m, int B, const float *du) {
                                          m->norm.density_ne, m->norm.cell_volume, du, m->dy));
         dy = m->dy;
     }
-    MNNH_TRY(backward_adjacent(m, dy, B));
-    for (int l = 2; l <= m->arch.L; l++) MNNH_TRY(backward_level(m, &m->level[l], dy, B));
-    return MNNH_OK;
+    return run_parts(m, part_backward, B, dy);
 }
 
 /* ---- loss ---- */
@@ -491,19 +630,24 @@ mnnh_status mnnh_model_eval_batch(mnnh_model *m, int B, const float *v, const fl
     return MNNH_OK;
 }
 
-double mnnh_model_forward_flops(const mnnh_model *m) {
-    double f = 0;
-    for (int l = 2; l <= m->arch.L; l++) {
-        const level_t *lv = &m->level[l];
+/* Forward flops per sample of part p (level p + 2, or the adjacent part). */
+static double part_flops(const mnnh_model *m, int p) {
+    if (p < m->arch.L - 1) {
+        const level_t *lv = &m->level[p + 2];
         double P = (double)mnnh_geom_positions(&lv->g_kernel);
         double S = (double)mnnh_geom_block(&lv->g_restrict);
         double T = (double)mnnh_geom_taps(&lv->g_kernel);
-        f += 2.0 * P * m->arch.r * S;                          /* restrict */
-        f += 2.0 * P * m->arch.r * m->arch.r * T * m->arch.K;  /* kernels */
-        f += 2.0 * P * S * m->arch.r;                          /* interp */
+        return 2.0 * P * m->arch.r * S                           /* restrict */
+               + 2.0 * P * m->arch.r * m->arch.r * T * m->arch.K /* kernels */
+               + 2.0 * P * S * m->arch.r;                        /* interp */
     }
     const mnnh_geom *g = &m->adj.g_kernel;
-    f += 2.0 * (double)mnnh_geom_positions(g) * g->cin * g->cout * (double)mnnh_geom_taps(g) *
-         m->arch.K;
+    return 2.0 * (double)mnnh_geom_positions(g) * g->cin * g->cout * (double)mnnh_geom_taps(g) *
+           m->arch.K;
+}
+
+double mnnh_model_forward_flops(const mnnh_model *m) {
+    double f = 0;
+    for (int p = 0; p < nparts(m); p++) f += part_flops(m, p);
     return f;
 }

@@ -9,7 +9,8 @@
  *   model's own float loss (looser); 1D / 2D, cnn / lc, with and without the
  *   density layer and with non-default normalisation;
  * - gradients accumulate and scale by 1 / grad_count; eval_batch agrees;
- * - the "cpu" and "ref" backends give the same model outputs and gradients;
+ * - the "cpu" and "ref" backends give the same model outputs and gradients,
+ *   the cpu backend with either thread schedule (ops, parts) at 2 and 3 threads;
  * - translation equivariance of cnn under shifts by multiples of N/4;
  * - with mnnh_model_set_all_linear the model is affine, and with K = 1 its
  *   matrix has the H-matrix structure (far blocks of rank <= r per level);
@@ -17,6 +18,9 @@
 #include "testutil.h"
 
 #include <lapacke.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "mnnh/arch.h"
 #include "mnnh/backend.h"
@@ -598,6 +602,103 @@ static void test_grad_semantics(void **st) {
     tm_free(&tr);
 }
 
+/* --------------------------------------------- part schedules (threads) */
+
+/* Output of the training forward, of inference, and the gradient of one
+ * train_batch, for the model's current schedule. */
+static void run_once(tmodel *t, int B, const float *v, const float *tg, float *u, float *ui,
+                     float *g) {
+    double e2, e1;
+    tm_forward(t, B, v, u);
+    up(t, t->bv, v, B), up(t, t->bt, tg, B);
+    assert_int_equal(mnnh_model_infer(t->model, B, t->bv, t->bu), MNNH_OK);
+    down(t, ui, t->bu, B);
+    assert_int_equal(mnnh_model_zero_grads(t->model), MNNH_OK);
+    if (mnnh_model_train_batch(t->model, B, t->bv, t->bt, B, &e2, &e1) != MNNH_OK) {
+        print_error("train_batch: %s\n", mnnh_error_msg());
+        fail();
+    }
+    assert_int_equal(mnnh_model_get_grads(t->model, g), MNNH_OK);
+}
+
+/* MNNH_SCHED_PARTS (levels and adjacent part side by side, one thread each)
+ * and MNNH_SCHED_OPS on the cpu backend at 2 and 3 threads give the ref
+ * backend's outputs and gradients; a schedule repeats its own bits; a team
+ * smaller than the plan (threads lowered after reserve) folds the parts onto
+ * the threads it has and still agrees; ref never runs parts. */
+static void test_schedules(void **st) {
+    (void)st;
+#ifdef _OPENMP
+    int saved = omp_get_max_threads();
+#endif
+    for (size_t ci = 0; ci < sizeof CFGS / sizeof CFGS[0]; ci++) {
+        const mcfg *c = &CFGS[ci];
+        int B = 5;
+        tmodel tr;
+        tm_create(&tr, c->dim, c->L, c->m, c->r, c->K, c->v, "ref", B);
+        apply_norm(&tr, c);
+        tm_set_random(&tr, 70 + ci, 0.3);
+        assert_int_equal(mnnh_model_set_schedule(tr.model, MNNH_SCHED_PARTS), MNNH_OK);
+        assert_int_equal(mnnh_model_part_plan(tr.model, NULL), 1);
+        float *v = TU_NEWF(tr.G * B), *tg = TU_NEWF(tr.G * B);
+        tu_fill(v, tr.G * B, 80 + ci, -1, 1);
+        tu_fill(tg, tr.G * B, 90 + ci, 0.2, 1.5);
+        float *ur = TU_NEWF(tr.G * B), *uir = TU_NEWF(tr.G * B), *gr = TU_NEWF(tr.np);
+        run_once(&tr, B, v, tg, ur, uir, gr);
+        float *u = TU_NEWF(tr.G * B), *ui = TU_NEWF(tr.G * B), *g = TU_NEWF(tr.np);
+        float *u2 = TU_NEWF(tr.G * B), *ui2 = TU_NEWF(tr.G * B), *g2 = TU_NEWF(tr.np);
+        for (int threads = 2; threads <= 3; threads++)
+            for (int sched = MNNH_SCHED_OPS; sched <= MNNH_SCHED_PARTS; sched++) {
+#ifdef _OPENMP
+                omp_set_num_threads(threads);
+#endif
+                tmodel t;
+                char what[200];
+                tm_create(&t, c->dim, c->L, c->m, c->r, c->K, c->v, "cpu", B);
+                apply_norm(&t, c);
+                tm_set_random(&t, 70 + ci, 0.3);
+                assert_int_equal(mnnh_model_set_schedule(t.model, (mnnh_schedule)sched), MNNH_OK);
+                int owner[MNNH_MAX_L + 1], pt = mnnh_model_part_plan(t.model, owner);
+#ifdef _OPENMP
+                int want = sched == MNNH_SCHED_OPS ? 1 : (threads < c->L ? threads : c->L);
+                assert_int_equal(pt, want);
+#endif
+                for (int p = 0; pt > 1 && p < c->L; p++) assert_true(owner[p] >= 0 && owner[p] < pt);
+                run_once(&t, B, v, tg, u, ui, g);
+                cfg_str(c, what, sizeof what);
+                snprintf(what + strlen(what), sizeof what - strlen(what), " %d threads, %s",
+                         threads, sched == MNNH_SCHED_OPS ? "ops" : "parts");
+                TU_CHECK_REL(what, tu_reldiff_ff(u, ur, tr.G * B, 1e-30), 1e-5);
+                TU_CHECK_REL(what, tu_reldiff_ff(ui, uir, tr.G * B, 1e-30), 1e-5);
+                TU_CHECK_REL(what, tu_reldiff_ff(g, gr, tr.np, 1e-30), 1e-5);
+                run_once(&t, B, v, tg, u2, ui2, g2);
+                assert_memory_equal(u, u2, sizeof(float) * tr.G * B);
+                assert_memory_equal(ui, ui2, sizeof(float) * tr.G * B);
+                assert_memory_equal(g, g2, sizeof(float) * tr.np);
+                if (pt > 2) { /* the plan's team, then a smaller one */
+#ifdef _OPENMP
+                    omp_set_num_threads(2);
+#endif
+                    run_once(&t, B, v, tg, u2, ui2, g2);
+                    TU_CHECK_REL(what, tu_reldiff_ff(u2, ur, tr.G * B, 1e-30), 1e-5);
+                    TU_CHECK_REL(what, tu_reldiff_ff(g2, gr, tr.np, 1e-30), 1e-5);
+                }
+                tm_free(&t);
+            }
+        free(v), free(tg), free(ur), free(uir), free(gr), free(u), free(ui), free(g);
+        free(u2), free(ui2), free(g2);
+        tm_free(&tr);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+    tmodel t;
+    tm_create(&t, 1, 3, 3, 2, 1, MNNH_CNN, "cpu", 2);
+    assert_int_equal(mnnh_model_set_schedule(t.model, (mnnh_schedule)7), MNNH_ERR_ARG);
+    assert_non_null(strstr(mnnh_error_msg(), "schedule 7"));
+    tm_free(&t);
+}
+
 /* --------------------------------------------- translation equivariance */
 
 /* 1D: out[x] = in[(x - t) mod N]; 2D by (t1, t2) */
@@ -979,6 +1080,7 @@ int main(void) {
         cmocka_unit_test(test_grad_fd_ref),
         cmocka_unit_test(test_grad_fd_cpu),
         cmocka_unit_test(test_grad_semantics),
+        cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_translation_equivariance),
         cmocka_unit_test(test_linear_is_affine),
         cmocka_unit_test(test_hmatrix_structure),

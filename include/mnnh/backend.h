@@ -95,6 +95,12 @@ struct mnnh_backend {
     void *ctx;     /* backend-private state (handles, streams) */
     int device;    /* GPU ordinal for cuda, -1 on the CPU */
     int threads;   /* CPU threads used by the cpu backend */
+    /* 1 when ops may run concurrently from several OpenMP threads of one
+     * parallel region on disjoint outputs, each then running on its calling
+     * thread alone (the cpu backend); the model then may run its levels and
+     * adjacent part side by side (parts.h). 0: ref (the tests' sequential
+     * oracle) and cuda (one stream). */
+    int concurrent_parts;
 };
 
 /* name: "auto" (cuda when a GPU is present, else cpu), "cpu", "ref", "cuda".

@@ -65,6 +65,25 @@ mnnh_status mnnh_model_zero_grads(mnnh_model *model);
 
 /* Size the activation workspace for batches up to max_batch. */
 mnnh_status mnnh_model_reserve(mnnh_model *model, int max_batch);
+
+/* How a host backend's OpenMP threads share the work. The levels and the
+ * adjacent part ("parts") are independent until their outputs are summed.
+ * MNNH_SCHED_OPS: the parts run in sequence and every op splits its samples
+ * between the threads (each op a fork/join: good for large ops).
+ * MNNH_SCHED_PARTS: the parts run side by side, a fixed schedule of parts
+ * per thread (parts.h), each op on its thread alone (good when the ops are
+ * small, as in 1D). MNNH_SCHED_AUTO (default): PARTS where the schedule
+ * balances the threads' estimated loads within 25 %, else OPS. Only on
+ * backends with concurrent_parts (the cpu backend), with more than one
+ * thread; the thread count is read at mnnh_model_reserve (and here when a
+ * workspace exists, which is then rebuilt). The sum of the parts runs in
+ * another order with part threads, so results differ in the last bits. */
+typedef enum { MNNH_SCHED_AUTO = 0, MNNH_SCHED_OPS = 1, MNNH_SCHED_PARTS = 2 } mnnh_schedule;
+mnnh_status mnnh_model_set_schedule(mnnh_model *model, mnnh_schedule schedule);
+/* Threads the parts run on after mnnh_model_reserve (1: in sequence), and
+ * when more than 1, the thread of part p in owner[p] (owner: L entries;
+ * level l is part l - 2, the adjacent part is part L - 1). */
+int mnnh_model_part_plan(const mnnh_model *model, int *owner);
 int mnnh_model_max_batch(const mnnh_model *model);
 
 /* Forward a batch; v and u are backend buffers of B * N^d floats. */
