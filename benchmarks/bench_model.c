@@ -353,7 +353,7 @@ static void run_config(const bconfig *c, double roof, const char *core) {
     double infer = time_infer(&bm, opt.infer_batch, opt.seconds);
     double infer_cpu = last_cpu_rate;
     int owner[MNNH_MAX_L + 1];
-    int pt = mnnh_model_part_plan(bm.model, owner);
+    int pt = mnnh_model_part_plan(bm.model, opt.train_batch, owner);
     double kf, kb, okf = 0, okb = 0;
     time_kernel_layers(&a, bm.be, opt.train_batch, opt.seconds, owner, pt, &kf, &kb);
     if (pt > 1) /* the same shapes alone, each op threaded (MNNH_SCHED_OPS) */

@@ -331,7 +331,7 @@ static mnnh_status train_model_create(trainer *t) {
     if (!st) st = train_alloc(t);
     MNNH_TRY(mnnh_comm_agree(t->c, st));
     const char *core = openblas_get_corename();
-    int pt = st ? 1 : mnnh_model_part_plan(t->model, NULL);
+    int pt = st ? 1 : mnnh_model_part_plan(t->model, t->b, NULL);
     LOG0(t, "%s%s; OpenBLAS core %s\n", note,
          pt > 1 ? "; levels and adjacent part side by side on the threads" : "", core);
 #if defined(__x86_64__)

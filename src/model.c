@@ -28,8 +28,14 @@
  * weigh more than their flops. */
 #define PART_CALL_FLOPS 2000.0
 /* MNNH_SCHED_AUTO runs the parts side by side only when the static schedule
- * keeps the busiest thread within this factor of the mean load. */
+ * keeps the busiest thread within this factor of the mean load, and only for
+ * batches whose ops are small: at most this many forward flops per op call on
+ * average. Measured on 2 threads (docs/performance.md, session 5): KS 1D
+ * training at batch 160 (1.6e6 per call) gained 4-20 % with the parts side by
+ * side; KS 1D lc inference at batch 1000 (fused level ops) and KS 2D (1e8
+ * per call) were as fast or faster with every op threaded. */
 #define PARTS_MAX_IMBALANCE 1.25
+#define PARTS_MAX_CALL_FLOPS 4e6
 
 typedef struct {
     mnnh_geom g_restrict, g_kernel, g_interp; /* g_kernel.relu is per layer */
@@ -60,7 +66,8 @@ struct mnnh_model {
     float *err2_host;
     int last_B;                   /* batch of the last forward, -1 if none */
     mnnh_schedule sched;
-    int part_threads;             /* threads the parts run on; 1: in sequence, each op threaded */
+    int part_threads;             /* threads the parts may run on; 1: in sequence, each op threaded */
+    double call_flops;            /* mean forward flops per op call and sample */
     int part_owner[MAX_PARTS];    /* thread of part p (level l: p = l - 2; adjacent: p = L - 1) */
 };
 
@@ -189,6 +196,7 @@ static double part_flops(const mnnh_model *m, int p);
  * AUTO schedule too unbalanced: the parts run in sequence). */
 static void plan_parts(mnnh_model *m) {
     m->part_threads = 1;
+    m->call_flops = mnnh_model_forward_flops(m) / (nparts(m) * (m->arch.K + 2.0));
 #ifdef _OPENMP
     int n = nparts(m), T = omp_get_max_threads();
     if (T > n) T = n;
@@ -212,9 +220,23 @@ mnnh_status mnnh_model_set_schedule(mnnh_model *m, mnnh_schedule s) {
     return mnnh_model_reserve(m, B);
 }
 
-int mnnh_model_part_plan(const mnnh_model *m, int *owner) {
-    if (owner && m->part_threads > 1) memcpy(owner, m->part_owner, sizeof(int) * nparts(m));
-    return m->part_threads;
+/* The team that runs the parts of a batch of B side by side; 1: in
+ * sequence (also inside someone else's parallel region). */
+static int parts_team(const mnnh_model *m, int B) {
+    int T = m->part_threads;
+    if (m->sched == MNNH_SCHED_AUTO && B * m->call_flops > PARTS_MAX_CALL_FLOPS) T = 1;
+#ifdef _OPENMP
+    if (T > omp_get_max_threads()) T = omp_get_max_threads();
+    if (omp_in_parallel()) T = 1;
+#endif
+    return T < 2 ? 1 : T;
+}
+
+int mnnh_model_part_plan(const mnnh_model *m, int B, int *owner) {
+    int T = parts_team(m, B);
+    if (owner && T > 1)
+        for (int p = 0; p < nparts(m); p++) owner[p] = m->part_owner[p] % T;
+    return T;
 }
 
 mnnh_status mnnh_model_reserve(mnnh_model *m, int B) {
@@ -443,18 +465,14 @@ static mnnh_status forward_adjacent_fused(mnnh_model *m, int B, float *y) {
 /* One part's work on part thread t (its buffers: yacc[t], dbuf[t]). */
 typedef mnnh_status (*part_fn)(mnnh_model *m, int p, int t, int B, const void *arg);
 
-/* Runs fn on every part: in order p = 0..L-1 when part_threads is 1 (or
- * inside someone else's parallel region); else each part on its scheduled
- * thread, a thread's parts in order. A team smaller than planned folds the
- * owners onto its threads (owner mod team size), so a part thread's buffers
- * are still used by one thread at a time. The first failing part's error (by
- * part index, whichever thread ran it) is returned with its message. */
-static mnnh_status run_parts(mnnh_model *m, part_fn fn, int B, const void *arg) {
-    int n = nparts(m), T = m->part_threads;
-#ifdef _OPENMP
-    if (T > omp_get_max_threads()) T = omp_get_max_threads();
-    if (omp_in_parallel()) T = 1;
-#endif
+/* Runs fn on every part: in order p = 0..L-1 on a team T of 1; else each
+ * part on its scheduled thread, a thread's parts in order. A team smaller
+ * than planned folds the owners onto its threads (owner mod team size), so a
+ * part thread's buffers are still used by one thread at a time. The first
+ * failing part's error (by part index, whichever thread ran it) is returned
+ * with its message. */
+static mnnh_status run_parts(mnnh_model *m, part_fn fn, int B, const void *arg, int T) {
+    int n = nparts(m);
     if (T < 2) {
         for (int p = 0; p < n; p++) MNNH_TRY(fn(m, p, 0, B, arg));
         return MNNH_OK;
@@ -511,10 +529,11 @@ static mnnh_status forward_impl(mnnh_model *m, int B, const float *v, float *u, 
     m->last_B = -1; /* until this forward has completed with its activations */
     MNNH_TRY(op->affine(m->be, G, v, m->norm.input_scale, m->norm.input_shift, m->vin));
     MNNH_TRY(op->zero(m->be, m->y, G * sizeof(float)));
-    for (int t = 1; t < m->part_threads; t++)
+    int team = parts_team(m, B);
+    for (int t = 1; team > 1 && t < m->part_threads; t++)
         MNNH_TRY(op->zero(m->be, m->yacc[t], G * sizeof(float)));
-    MNNH_TRY(run_parts(m, part_forward, B, &keep));
-    sum_part_outputs(m, G);
+    MNNH_TRY(run_parts(m, part_forward, B, &keep, team));
+    if (team > 1) sum_part_outputs(m, G);
     if (m->norm.output_shift != 0.0f)
         MNNH_TRY(op->affine(m->be, G, m->y, 1.0f, m->norm.output_shift, m->y));
     if (m->norm.density_ne > 0) {
@@ -594,7 +613,7 @@ mnnh_status mnnh_model_backward(mnnh_model *m, int B, const float *du) {
                                          m->norm.density_ne, m->norm.cell_volume, du, m->dy));
         dy = m->dy;
     }
-    return run_parts(m, part_backward, B, dy);
+    return run_parts(m, part_backward, B, dy, parts_team(m, B));
 }
 
 /* ---- loss ---- */

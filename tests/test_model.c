@@ -639,7 +639,7 @@ static void test_schedules(void **st) {
         apply_norm(&tr, c);
         tm_set_random(&tr, 70 + ci, 0.3);
         assert_int_equal(mnnh_model_set_schedule(tr.model, MNNH_SCHED_PARTS), MNNH_OK);
-        assert_int_equal(mnnh_model_part_plan(tr.model, NULL), 1);
+        assert_int_equal(mnnh_model_part_plan(tr.model, B, NULL), 1);
         float *v = TU_NEWF(tr.G * B), *tg = TU_NEWF(tr.G * B);
         tu_fill(v, tr.G * B, 80 + ci, -1, 1);
         tu_fill(tg, tr.G * B, 90 + ci, 0.2, 1.5);
@@ -658,7 +658,7 @@ static void test_schedules(void **st) {
                 apply_norm(&t, c);
                 tm_set_random(&t, 70 + ci, 0.3);
                 assert_int_equal(mnnh_model_set_schedule(t.model, (mnnh_schedule)sched), MNNH_OK);
-                int owner[MNNH_MAX_L + 1], pt = mnnh_model_part_plan(t.model, owner);
+                int owner[MNNH_MAX_L + 1], pt = mnnh_model_part_plan(t.model, B, owner);
 #ifdef _OPENMP
                 int want = sched == MNNH_SCHED_OPS ? 1 : (threads < c->L ? threads : c->L);
                 assert_int_equal(pt, want);

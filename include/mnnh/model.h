@@ -69,21 +69,24 @@ mnnh_status mnnh_model_reserve(mnnh_model *model, int max_batch);
 /* How a host backend's OpenMP threads share the work. The levels and the
  * adjacent part ("parts") are independent until their outputs are summed.
  * MNNH_SCHED_OPS: the parts run in sequence and every op splits its samples
- * between the threads (each op a fork/join: good for large ops).
+ * between the threads (a fork/join per op: good for large ops).
  * MNNH_SCHED_PARTS: the parts run side by side, a fixed schedule of parts
  * per thread (parts.h), each op on its thread alone (good when the ops are
- * small, as in 1D). MNNH_SCHED_AUTO (default): PARTS where the schedule
- * balances the threads' estimated loads within 25 %, else OPS. Only on
- * backends with concurrent_parts (the cpu backend), with more than one
- * thread; the thread count is read at mnnh_model_reserve (and here when a
- * workspace exists, which is then rebuilt). The sum of the parts runs in
- * another order with part threads, so results differ in the last bits. */
+ * small, as in KS 1D training). MNNH_SCHED_AUTO (default): PARTS where the
+ * schedule balances the threads' estimated loads within 25 % and the batch's
+ * ops are small (at most 4e6 forward flops per op call on average: KS 1D at
+ * batch 160, not KS 1D at batch 1000 nor KS 2D), else OPS; decided per call
+ * from the batch size. Only on backends with concurrent_parts (the cpu
+ * backend), with more than one thread; the thread count is read at
+ * mnnh_model_reserve (and here when a workspace exists, which is then
+ * rebuilt). With the parts side by side their outputs are summed in another
+ * order, so results differ from OPS in the last bits (and repeat exactly). */
 typedef enum { MNNH_SCHED_AUTO = 0, MNNH_SCHED_OPS = 1, MNNH_SCHED_PARTS = 2 } mnnh_schedule;
 mnnh_status mnnh_model_set_schedule(mnnh_model *model, mnnh_schedule schedule);
-/* Threads the parts run on after mnnh_model_reserve (1: in sequence), and
- * when more than 1, the thread of part p in owner[p] (owner: L entries;
+/* Threads the parts of a batch of B run on side by side (1: in sequence),
+ * and when more than 1, the thread of part p in owner[p] (owner: L entries;
  * level l is part l - 2, the adjacent part is part L - 1). */
-int mnnh_model_part_plan(const mnnh_model *model, int *owner);
+int mnnh_model_part_plan(const mnnh_model *model, int B, int *owner);
 int mnnh_model_max_batch(const mnnh_model *model);
 
 /* Forward a batch; v and u are backend buffers of B * N^d floats. */
