@@ -36,4 +36,25 @@ assert all(0 <= p["dead"] <= 1 and 0 <= p["below_eps"] <= 1 for p in parts), par
 PYEOF
 "$PY" "$HERE/../tools/ckpt_health.py" d1.h5 >out.log 2>&1 && fail "ckpt_health.py accepted a dataset"
 grep -q "d1.h5: no /optimizer group" out.log || { cat out.log >&2; fail "ckpt_health.py: unclear error for a dataset"; }
+
+# tools/error_by_gap.py on `mnnh validate --out` of generated KS data: the bins
+# hold every sample once and their errors average to validate's mean; a dataset
+# without /gap is refused by name
+run 1 generate --equation ks --dim 1 --grid 320 --n-g 2 --samples 20 --seed 3 --out g1.h5 --quiet
+expect 0 "" "generate 20 KS 1D samples"
+run 1 validate --model R-ks1d_paper/last.h5 --data g1.h5 --out err.h5
+expect 0 "" "validate --out err.h5"
+"$PY" "$HERE/../tools/error_by_gap.py" --json g1.h5 err.h5 >gap.json || fail "error_by_gap.py failed"
+"$PY" - gap.json <<'PYEOF' || fail "error_by_gap.py: inconsistent output"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+bins, total = rows[:-1], rows[-1]
+assert len(bins) == 5 and sum(b["samples"] for b in bins) == 20 == total["samples"], rows
+mean = sum(b["mean_rel_err"] * b["samples"] for b in bins) / 20
+assert abs(mean - total["mean_rel_err"]) <= 1e-9 * total["mean_rel_err"], rows
+assert all(a["gap_max"] <= b["gap_min"] for a, b in zip(bins, bins[1:])), rows
+assert 0 < total["smallest_gap_tenth_share"] <= 1, rows
+PYEOF
+"$PY" "$HERE/../tools/error_by_gap.py" d1.h5 err.h5 >out.log 2>&1 && fail "error_by_gap.py accepted a dataset without /gap"
+grep -q "gap" out.log || { cat out.log >&2; fail "error_by_gap.py: unclear error for a dataset without /gap"; }
 echo "PASS train_configs ($n configs)"
