@@ -43,6 +43,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include <pthread.h>
 
 /* ---------------------------------------------------------------- scratch */
 typedef struct {
@@ -50,10 +51,33 @@ typedef struct {
     size_t cap; /* bytes */
 } cpu_scratch;
 
-static _Thread_local cpu_scratch scratch; /* per calling (MPI rank) thread */
+/* One per calling thread: the rank's thread, and the model's part threads
+ * when the levels run side by side (parts.h). */
+static _Thread_local cpu_scratch scratch;
+
+/* OpenMP ends surplus pool threads when a team shrinks; the key's destructor
+ * frees such a thread's scratch as it exits (its static TLS outlives the key
+ * destructors). The process's initial thread keeps its scratch to the end. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_key_once = PTHREAD_ONCE_INIT;
+static void scratch_release(void *p) {
+    cpu_scratch *s = p;
+    free(s->buf);
+    s->buf = NULL;
+    s->cap = 0;
+}
+static int scratch_key_made;
+static void scratch_key_create(void) {
+    /* without a key (EAGAIN), an exiting part thread's scratch is not freed */
+    scratch_key_made = !pthread_key_create(&scratch_key, scratch_release);
+}
 
 static void *scratch_get(size_t bytes) {
     if (bytes > scratch.cap) {
+        if (!scratch.buf) {
+            pthread_once(&scratch_key_once, scratch_key_create);
+            if (scratch_key_made) pthread_setspecific(scratch_key, &scratch);
+        }
         free(scratch.buf);
         size_t sz = (bytes + 4095) & ~(size_t)4095;
         scratch.buf = aligned_alloc(64, sz);
