@@ -268,30 +268,33 @@ static void kshape_run(kshape *k, mnnh_backend *be, int B, int bwd) {
 
 /* Seconds per call of the shapes [i0, i1) (alone: i1 = i0 + 1) or of all of
  * them side by side on their owners' threads (T > 1). */
+static void run_shapes(kshape *ks, int ns, const int *owner, int T, mnnh_backend *be, int B,
+                       int bwd) {
+    if (T < 2) {
+        for (int i = 0; i < ns; i++) kshape_run(&ks[i], be, B, bwd);
+        return;
+    }
+#pragma omp parallel num_threads(T)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        for (int i = 0; i < ns; i++)
+            if (owner[i] == tid) kshape_run(&ks[i], be, B, bwd);
+    }
+}
+
 static double time_shapes(kshape *ks, int ns, const int *owner, int T, mnnh_backend *be, int B,
                           int bwd, double seconds) {
+    run_shapes(ks, ns, owner, T, be, B, bwd); /* warm-up */
     int reps = 0;
-    double t0 = 0, t;
-    for (int warm = 1;; warm = 0) {
-        if (!warm && reps == 0) t0 = now();
-        if (T > 1) {
-#pragma omp parallel num_threads(T)
-            {
-                int tid = 0;
-#ifdef _OPENMP
-                tid = omp_get_thread_num();
-#endif
-                for (int i = 0; i < ns; i++)
-                    if (owner[i] == tid) kshape_run(&ks[i], be, B, bwd);
-            }
-        } else {
-            for (int i = 0; i < ns; i++) kshape_run(&ks[i], be, B, bwd);
-        }
-        if (warm) continue;
+    double t0 = now(), t;
+    do {
+        run_shapes(ks, ns, owner, T, be, B, bwd);
         reps++;
         t = now();
-        if (t - t0 >= seconds && reps >= 2) break;
-    }
+    } while (t - t0 < seconds || reps < 2);
     return (t - t0) / reps;
 }
 

@@ -31,8 +31,8 @@
  * keeps the busiest thread within this factor of the mean load, and only for
  * batches whose ops are small: at most this many forward flops per op call on
  * average. Measured on 2 threads (docs/performance.md, session 5): KS 1D
- * training at batch 160 (1.6e6 per call) gained 4-20 % with the parts side by
- * side; KS 1D lc inference at batch 1000 (fused level ops) and KS 2D (1e8
+ * training at batch 160 (1.6e6 per call) gained 4-42 % with the parts side by
+ * side (two windows); KS 1D lc inference at batch 1000 (fused level ops) and KS 2D (1e8
  * per call) were as fast or faster with every op threaded. */
 #define PARTS_MAX_IMBALANCE 1.25
 #define PARTS_MAX_CALL_FLOPS 4e6
