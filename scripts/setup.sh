@@ -12,7 +12,7 @@ build=${1:-$top/build}
 DEBS=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libopenblas-dev
       liblapacke-dev libhdf5-openmpi-dev hdf5-tools libfftw3-dev libcmocka-dev
       libinih-dev librandom123-dev python3-matplotlib python3-h5py python3-numpy
-      slurmctld slurmd slurm-client munge)
+      python3-torch slurmctld slurmd slurm-client munge)
 
 missing=()
 for p in "${DEBS[@]}"; do

@@ -12,9 +12,9 @@
 # Environment:
 #   DIM    1 (N = 320) or 2 (64 x 64) (default 1)
 #   R      channels per level (default 6 in 1D, 10 in 2D)
-#   PRESET data preset: paper or original (default paper; 1D files exist for paper only)
+#   PRESET data preset: paper or original (default paper; 1D files: ks1d-* for paper, ks1d-original-*)
 #   CONFIG training config (default configs/ks1d_paper.ini with --r R in 1D, configs/ks2d_rR.ini in 2D)
-#   NAME   run name: WORK/NAME and results/NAME (default ks1d-rR or ks2d-PRESET-rR)
+#   NAME   run name: WORK/NAME and results/NAME (default ks1d-rR, ks1d-original-rR or ks2d-PRESET-rR)
 #   MNNH   binary (default build/mnnh)      WORK  work directory (default results-work)
 #   EPOCHS override the config's epochs     TRAIN_ARGS more `mnnh train` flags
 #   NP     ranks for generation (default 1)
@@ -30,7 +30,8 @@ export OMP_NUM_THREADS=1 OPENBLAS_CORETYPE=SkylakeX
 PY=/usr/bin/python3
 D=$WORK/data
 case $DIM in
-1) R=${R:-6}; GRID=320; SET=ks1d; NAME=${NAME:-ks1d-r$R}
+1) R=${R:-6}; GRID=320; SET=ks1d; [[ $PRESET == paper ]] || SET=ks1d-$PRESET
+   NAME=${NAME:-$SET-r$R}
    CONFIG=${CONFIG:-$ROOT/configs/ks1d_paper.ini}; RFLAG=(--r "$R") ;;
 2) R=${R:-10}; GRID=64; SET=ks2d-$PRESET; NAME=${NAME:-ks2d-$PRESET-r$R}
    CONFIG=${CONFIG:-$ROOT/configs/ks2d_r$R.ini}; RFLAG=() ;;
