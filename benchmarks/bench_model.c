@@ -16,7 +16,10 @@
  *          --infer-layers (inference through mnnh_model_forward, not _infer)
  *          --schedule auto|ops|parts (mnnh_model_set_schedule; the kernel
  *          layers are timed as that schedule runs them, and alone per shape
- *          as kernel_ops_* when it runs them side by side) */
+ *          as kernel_ops_* when it runs them side by side)
+ *          --shapes (stderr: each kernel-layer shape alone, forward and
+ *          backward GFLOP/s and its share of the flops: where the kernel
+ *          layers' time goes) */
 #define _GNU_SOURCE
 #include <cblas.h>
 #include <getopt.h>
@@ -198,6 +201,7 @@ static double time_train(bench_model *bm, int B, double seconds) {
  * it has one); --infer-layers times mnnh_model_forward (per-op, activations
  * kept) instead, for comparison. */
 static int infer_layers;
+static int print_shapes;
 static mnnh_status infer_once(bench_model *bm, int B) {
     return infer_layers ? mnnh_model_forward(bm->model, B, bm->v, bm->u)
                         : mnnh_model_infer(bm->model, B, bm->v, bm->u);
@@ -315,8 +319,16 @@ static void time_kernel_layers(const mnnh_arch *a, mnnh_backend *be, int B, doub
     } else {
         double per = seconds / ng / 2;
         for (int i = 0; i < ng; i++) {
-            tf += time_shapes(&ks[i], 1, NULL, 1, be, B, 0, per);
-            tb += time_shapes(&ks[i], 1, NULL, 1, be, B, 1, per);
+            double f = time_shapes(&ks[i], 1, NULL, 1, be, B, 0, per);
+            double b = time_shapes(&ks[i], 1, NULL, 1, be, B, 1, per);
+            tf += f, tb += b;
+            if (print_shapes)
+                fprintf(stderr,
+                        "shape %s n=%d cin=%d cout=%d taps=%zu: %.1f %% of the flops, "
+                        "forward %.2f GFLOP/s, backward %.2f GFLOP/s\n",
+                        i == ng - 1 ? "adjacent" : "level", ks[i].g.n, ks[i].g.cin, ks[i].g.cout,
+                        mnnh_geom_taps(&ks[i].g), 100 * ks[i].flops / flops,
+                        ks[i].flops / f * 1e-9, 2 * ks[i].flops / b * 1e-9);
         }
     }
     for (int i = 0; i < ng; i++) kshape_free(&ks[i], be);
@@ -457,7 +469,7 @@ static void usage(FILE *f) {
             "usage: bench_model [--backend cpu|ref] [--threads T] [--seconds S]\n"
             "                   [--config ks2d|ks1d|ks1d_lc] [--train-batch B] [--infer-batch B]\n"
             "                   [--no-sgemm] [--memory] [--scaling] [--infer-layers]\n"
-            "                   [--schedule auto|ops|parts]\n"
+            "                   [--schedule auto|ops|parts] [--shapes]\n"
             "Prints one JSON line per configuration. Set OPENBLAS_CORETYPE=SkylakeX on\n"
             "AVX-512 machines that OpenBLAS 0.3.21 does not recognise.\n");
 }
@@ -470,7 +482,8 @@ int main(int argc, char **argv) {
         {"train-batch", required_argument, 0, 'B'}, {"infer-batch", required_argument, 0, 'I'},
         {"no-sgemm", no_argument, 0, 'n'}, {"memory", no_argument, 0, 'M'},
         {"scaling", no_argument, 0, 'S'}, {"infer-layers", no_argument, 0, 'L'},
-        {"schedule", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"schedule", required_argument, 0, 'P'}, {"shapes", no_argument, 0, 'D'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -484,6 +497,7 @@ int main(int argc, char **argv) {
         case 'M': mode = 1; break;
         case 'S': mode = 2; break;
         case 'L': infer_layers = 1; break;
+        case 'D': print_shapes = 1; break;
         case 'P': {
             int k = 0;
             while (k < 3 && strcmp(optarg, sched_names[k])) k++;
