@@ -1,7 +1,7 @@
 #!/bin/bash
 # train_torch.sh MNNH MPIEXEC: benchmarks/peer/train_torch.py, the second
-# implementation of mnnh's model and training in PyTorch (docs/results.md, "A
-# second implementation"), agrees with mnnh:
+# implementation of mnnh's model and training in PyTorch (docs/results.md,
+# "Session 6: the data decide; a second implementation agrees"), agrees with mnnh:
 #  - check: its forward of mnnh model files (1D cnn, 1D lc, 2D cnn; normalisation
 #    and density layer on) gives `mnnh validate`'s mean relative error;
 #  - train: with the whole training set as the batch (so the shuffle order does
@@ -10,7 +10,7 @@
 #    (measured: 7e-7 after 4 steps; torch 1.13's own NAdam, one mu too many in
 #    mu_product_next, differed by 3e-4 after one step);
 #  - bad input: a missing file, a dataset given as the model, a model of the
-#    wrong grid are refused by name (exit 2).
+#    wrong grid, a zero --valid-every are refused by name (exit 2).
 # Needs /usr/bin/python3 with torch (Debian python3-torch, installed by scripts/setup.sh).
 source "$(dirname "$0")/train_common.sh" "$1" "$2"
 TT="$HERE/../benchmarks/peer/train_torch.py"
@@ -79,5 +79,8 @@ grep -q "nosuch.h5: no such file" out.log || { cat out.log >&2; fail "unclear er
 grep -q "k1.h5: no /model group" out.log || { cat out.log >&2; fail "unclear error for a dataset as the model"; }
 "$PY" "$TT" check --model R-cnn2d/last.h5 --data k1.h5 >out.log 2>&1 && fail "check accepted a model of another grid"
 grep -q "k1.h5: /input" out.log || { cat out.log >&2; fail "unclear error for a model of another grid"; }
+"$PY" "$TT" train --init-from init.h5 --train k1.h5 --valid k1.h5 --valid-every 0 >out.log 2>&1 &&
+  fail "train accepted --valid-every 0"
+grep -q -- "--valid-every 0: must be at least 1" out.log || { cat out.log >&2; fail "unclear error for --valid-every 0"; }
 note "ok: bad inputs refused by name"
 echo "PASS train_torch"

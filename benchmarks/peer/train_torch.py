@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""train_torch.py: a second implementation of mnnh's training, in PyTorch, to
-check mnnh's numbers on the Kohn-Sham maps (docs/results.md, "A second
-implementation").
+"""train_torch.py: mnnh's model and training, a second implementation in PyTorch.
+
+It checks mnnh's numbers on the Kohn-Sham maps (docs/results.md, "Session 6:
+the data decide; a second implementation agrees").
 
 Two modes, both on mnnh's own files (datasets of `mnnh generate`, model files
 of `mnnh init` / `mnnh train`, docs/formats*.md):
@@ -16,7 +17,7 @@ of `mnnh init` / `mnnh train`, docs/formats*.md):
           n_e), loss = mean over the batch of ||rho - rho_NN||^2 / ||rho||^2,
           NAdam as mnnh and torch >= 2.0 do it (class NAdam below: Debian's
           torch 1.13 multiplies mu twice into mu_product_next, pytorch PR
-          92699, which changes the first few hundred steps), lr multiplied by
+          92699, which changes the first ten or so steps), lr multiplied by
           gamma every lr_step epochs, a reshuffle every epoch. The initial
           weights come from an mnnh model file (--init-from, e.g. `mnnh init
           --init glorot`), so both codes start from the same point. One JSON
@@ -25,8 +26,9 @@ of `mnnh init` / `mnnh train`, docs/formats*.md):
 
 Usage:
   /usr/bin/python3 benchmarks/peer/train_torch.py check --model best.h5 --data test.h5
-  /usr/bin/python3 benchmarks/peer/train_torch.py train --init-from init.h5 \
-      --train train.h5 --valid test.h5 --batch 80 --epochs 100 --lr 5e-3 \
+  mnnh init --dim 1 --L 6 --m 5 --r 6 --K 6 --init glorot --seed 1 --out init.h5
+  /usr/bin/python3 benchmarks/peer/train_torch.py train --init-from init.h5
+      --train train.h5 --valid test.h5 --batch 80 --epochs 100 --lr 5e-3
       --lr-step 10 --adam-eps 1e-12 --density --threads 1
 """
 import argparse
@@ -219,6 +221,12 @@ class NAdam:
 
 
 def cmd_train(a):
+    for name in ("epochs", "lr_step", "valid_every", "threads"):
+        if getattr(a, name) < 1:
+            die("--%s %s: must be at least 1" % (name.replace("_", "-"), getattr(a, name)))
+    for name in ("lr", "lr_gamma", "adam_eps"):
+        if not getattr(a, name) > 0:
+            die("--%s %s: must be positive" % (name.replace("_", "-"), getattr(a, name)))
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     net, _ = load_model(a.init_from)
@@ -267,22 +275,22 @@ def main():
                                  epilog="\n".join(__doc__.splitlines()[1:]))
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("check", help="evaluate an mnnh model file in PyTorch")
-    c.add_argument("--model", required=True)
-    c.add_argument("--data", required=True)
+    c.add_argument("--model", required=True, help="mnnh model file or checkpoint")
+    c.add_argument("--data", required=True, help="dataset (HDF5 /input, /output)")
     t = sub.add_parser("train", help="train the PyTorch model with mnnh's recipe")
     t.add_argument("--init-from", required=True, help="mnnh model file of the initial weights")
-    t.add_argument("--train", required=True)
-    t.add_argument("--valid", required=True)
-    t.add_argument("--batch", type=int, default=80)
-    t.add_argument("--epochs", type=int, default=100)
-    t.add_argument("--lr", type=float, default=5e-3)
-    t.add_argument("--lr-step", type=int, default=10)
-    t.add_argument("--lr-gamma", type=float, default=0.5)
-    t.add_argument("--adam-eps", type=float, default=1e-8)
-    t.add_argument("--seed", type=int, default=1)
-    t.add_argument("--valid-every", type=int, default=10)
-    t.add_argument("--density", action="store_true")
-    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--train", required=True, help="training set (HDF5 /input, /output)")
+    t.add_argument("--valid", required=True, help="validation set")
+    t.add_argument("--batch", type=int, default=80, help="batch (default 80)")
+    t.add_argument("--epochs", type=int, default=100, help="epochs (default 100)")
+    t.add_argument("--lr", type=float, default=5e-3, help="NAdam learning rate (default 5e-3)")
+    t.add_argument("--lr-step", type=int, default=10, help="multiply the lr by gamma every E epochs (default 10)")
+    t.add_argument("--lr-gamma", type=float, default=0.5, help="(default 0.5)")
+    t.add_argument("--adam-eps", type=float, default=1e-8, help="NAdam epsilon (default 1e-8)")
+    t.add_argument("--seed", type=int, default=1, help="seed of the shuffles (default 1)")
+    t.add_argument("--valid-every", type=int, default=10, help="validate every E epochs and after the last (default 10)")
+    t.add_argument("--density", action="store_true", help="density layer (clip at 0, rescale to n_e)")
+    t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     a = ap.parse_args()
     for path in [getattr(a, k) for k in ("model", "data", "init_from", "train", "valid") if hasattr(a, k)]:
         if not os.path.isfile(path):
