@@ -147,11 +147,17 @@ def predict(net, norm, v):
     return u
 
 
-def rel_errs(pred, target):
+def rel_errs_sq(pred, target):
+    """||pred - target||^2 / ||target||^2 per sample (the loss is their mean)."""
     B = pred.shape[0]
-    d = (pred - target).reshape(B, -1).double()
-    t = target.reshape(B, -1).double()
-    return d.norm(dim=1) / t.norm(dim=1)
+    d = (pred - target).reshape(B, -1)
+    t = target.reshape(B, -1)
+    return (d * d).sum(1) / (t * t).sum(1)
+
+
+def rel_errs(pred, target):
+    """The relative errors that `mnnh validate` reports, summed in double."""
+    return rel_errs_sq(pred.double(), target.double()).sqrt()
 
 
 def evaluate(net, norm, x, y, batch=1000):
@@ -242,7 +248,7 @@ def cmd_train(a):
     for epoch in range(1, a.epochs + 1):
         lr = opt.lr = a.lr * a.lr_gamma ** ((epoch - 1) // a.lr_step)
         perm = torch.randperm(x.shape[0])
-        sum_err2 = 0.0
+        sum_err = 0.0
         for s in range(steps):
             idx = perm[s * a.batch:(s + 1) * a.batch]
             opt.zero_grad()
@@ -250,23 +256,17 @@ def cmd_train(a):
             loss = e2.mean()
             loss.backward()
             opt.step()
-            sum_err2 += float(e2.detach().sqrt().sum())
+            sum_err += float(e2.detach().sqrt().sum())
         if epoch % a.valid_every == 0 or epoch == a.epochs:
             ve = float(evaluate(net, norm, vx, vy).mean())
             best = min(best, ve)
-            print(json.dumps({"epoch": epoch, "train_rel_err": sum_err2 / (steps * a.batch),
+            print(json.dumps({"epoch": epoch, "train_rel_err": sum_err / (steps * a.batch),
                               "valid_rel_err": ve, "best_valid_rel_err": best, "lr": lr,
                               "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
     print(json.dumps({"final": True, "best_valid_rel_err": best, "epochs": a.epochs,
                       "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
     return 0
 
-
-def rel_errs_sq(pred, target):
-    B = pred.shape[0]
-    d = (pred - target).reshape(B, -1)
-    t = target.reshape(B, -1)
-    return (d * d).sum(1) / (t * t).sum(1)
 
 
 def main():
