@@ -10,7 +10,7 @@
 #    (measured: 7e-7 after 4 steps; torch 1.13's own NAdam, one mu too many in
 #    mu_product_next, differed by 3e-4 after one step);
 #  - bad input: a missing file, a dataset given as the model, a model of the
-#    wrong grid, a zero --valid-every are refused by name (exit 2).
+#    wrong grid, a wrong-shaped weight, a zero --valid-every are refused by name (exit 2).
 # Needs /usr/bin/python3 with torch (Debian python3-torch, installed by scripts/setup.sh).
 source "$(dirname "$0")/train_common.sh" "$1" "$2"
 TT="$HERE/../benchmarks/peer/train_torch.py"
@@ -79,6 +79,16 @@ grep -q "nosuch.h5: no such file" out.log || { cat out.log >&2; fail "unclear er
 grep -q "k1.h5: no /model group" out.log || { cat out.log >&2; fail "unclear error for a dataset as the model"; }
 "$PY" "$TT" check --model R-cnn2d/last.h5 --data k1.h5 >out.log 2>&1 && fail "check accepted a model of another grid"
 grep -q "k1.h5: /input" out.log || { cat out.log >&2; fail "unclear error for a model of another grid"; }
+"$PY" - <<'PYEOF' || fail "cannot write a model file with a wrong-shaped tensor"
+import h5py, shutil
+shutil.copy("init.h5", "badshape.h5")
+with h5py.File("badshape.h5", "a") as f:
+    del f["model/level3/kernel1/weight"]
+    f["model/level3/kernel1/weight"] = [1.0, 2.0]
+PYEOF
+"$PY" "$TT" check --model badshape.h5 --data k1.h5 >out.log 2>&1 && fail "check accepted a wrong-shaped tensor"
+grep -q "badshape.h5: dataset 'model/level3/kernel1/weight' has shape (2,)" out.log ||
+  { cat out.log >&2; fail "unclear error for a wrong-shaped tensor"; }
 "$PY" "$TT" train --init-from init.h5 --train k1.h5 --valid k1.h5 --valid-every 0 >out.log 2>&1 &&
   fail "train accepted --valid-every 0"
 grep -q -- "--valid-every 0: must be at least 1" out.log || { cat out.log >&2; fail "unclear error for --valid-every 0"; }

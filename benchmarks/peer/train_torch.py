@@ -63,6 +63,8 @@ def tensor_of(f, path, shape):
     if path not in f:
         die("%s: dataset '%s' missing" % (f.filename, path))
     a = np.asarray(f[path], dtype=np.float32)
+    if a.size != int(np.prod(shape)):
+        die("%s: dataset '%s' has shape %s, the model wants %s" % (f.filename, path, a.shape, tuple(shape)))
     return torch.from_numpy(a.reshape(shape).copy())
 
 
@@ -77,6 +79,9 @@ def load_model(path):
         nb_ad = int(attr(g, "nb_ad", 1))
         if nb_ad != 1:
             die("%s: nb_ad %d (the PyTorch model has nb_ad = 1)" % (path, nb_ad))
+        nb = [int(x) for x in np.atleast_1d(g.attrs.get("nb", [mnnh_torch.nb_of(l) for l in range(2, L + 1)]))]
+        if nb != [mnnh_torch.nb_of(l) for l in range(2, L + 1)]:
+            die("%s: kernel half-widths nb %s (the PyTorch model has 2 at level 2, 3 above)" % (path, nb))
         if variant == "lc" and dim != 1:
             die("%s: the PyTorch lc model is 1D only" % path)
         net = mnnh_torch.MNNH(dim, L, m, r, K, variant)
