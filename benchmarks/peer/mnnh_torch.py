@@ -139,11 +139,16 @@ class MNNH(nn.Module):
         return u
 
 
-def relerr_loss(pred, target):
+def relerr_sq(pred, target):
+    """||u - u_NN||^2 / ||u||^2 per sample."""
     B = pred.shape[0]
     d = (pred - target).reshape(B, -1)
     t = target.reshape(B, -1)
-    return ((d * d).sum(1) / (t * t).sum(1)).mean()
+    return (d * d).sum(1) / (t * t).sum(1)
+
+
+def relerr_loss(pred, target):
+    return relerr_sq(pred, target).mean()
 
 
 def bench(config, threads, seconds, batch=160, infer_batch=1000):

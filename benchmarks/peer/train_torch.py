@@ -85,14 +85,26 @@ def load_model(path):
         if variant == "lc" and dim != 1:
             die("%s: the PyTorch lc model is 1D only" % path)
         net = mnnh_torch.MNNH(dim, L, m, r, K, variant)
-        load_weights(f, net, dim, L, m, r, variant)
+        load_weights(f, net, L, m, r, variant)
         norm = {k: float(attr(g, k, d)) for k, d in
                 (("input_scale", 1.0), ("input_shift", 0.0), ("output_shift", 0.0),
                  ("density_ne", 0.0), ("cell_volume", 1.0))}
     return net, norm
 
 
-def load_weights(f, net, dim, L, m, r, variant):
+def kernel_params(layer):
+    """(weight, bias) of a kernel layer: LCKernel1d holds them, PeriodicConv's conv does."""
+    return (layer.weight, layer.bias) if isinstance(layer, mnnh_torch.LCKernel1d) else \
+        (layer.conv.weight, layer.conv.bias)
+
+
+def load_kernels(f, prefix, kernels):
+    for k, layer in enumerate(kernels, 1):
+        for t, name in zip(kernel_params(layer), ("weight", "bias")):
+            t.copy_(tensor_of(f, prefix + "kernel%d/%s" % (k, name), t.shape))
+
+
+def load_weights(f, net, L, m, r, variant):
     """Copy /model/* into net (shapes of docs/formats-model.md)."""
     N = m << L
     with torch.no_grad():
@@ -104,25 +116,12 @@ def load_weights(f, net, dim, L, m, r, variant):
                 lv.rb.copy_(tensor_of(f, p + "restrict/bias", (n, r)))
                 lv.iw.copy_(tensor_of(f, p + "interp/weight", (n, s, r)))
                 lv.ib.copy_(tensor_of(f, p + "interp/bias", (n, s)))
-                for k, ck in enumerate(lv.kernels, 1):
-                    ck.weight.copy_(tensor_of(f, p + "kernel%d/weight" % k, ck.weight.shape))
-                    ck.bias.copy_(tensor_of(f, p + "kernel%d/bias" % k, ck.bias.shape))
-                continue
-            lv.restrict.weight.copy_(tensor_of(f, p + "restrict/weight", lv.restrict.weight.shape))
-            lv.restrict.bias.copy_(tensor_of(f, p + "restrict/bias", (r,)))
-            lv.interp.weight.copy_(tensor_of(f, p + "interp/weight", lv.interp.weight.shape))
-            lv.interp.bias.copy_(tensor_of(f, p + "interp/bias", lv.interp.bias.shape))
-            for k, ck in enumerate(lv.kernels, 1):
-                ck.conv.weight.copy_(tensor_of(f, p + "kernel%d/weight" % k, ck.conv.weight.shape))
-                ck.conv.bias.copy_(tensor_of(f, p + "kernel%d/bias" % k, ck.conv.bias.shape))
-        for k, ck in enumerate(net.adjacent.kernels, 1):
-            p = "model/adjacent/kernel%d/" % k
-            if variant == "lc":
-                ck.weight.copy_(tensor_of(f, p + "weight", ck.weight.shape))
-                ck.bias.copy_(tensor_of(f, p + "bias", ck.bias.shape))
             else:
-                ck.conv.weight.copy_(tensor_of(f, p + "weight", ck.conv.weight.shape))
-                ck.conv.bias.copy_(tensor_of(f, p + "bias", ck.conv.bias.shape))
+                for name, part in (("restrict", lv.restrict), ("interp", lv.interp)):
+                    part.weight.copy_(tensor_of(f, p + name + "/weight", part.weight.shape))
+                    part.bias.copy_(tensor_of(f, p + name + "/bias", part.bias.shape))
+            load_kernels(f, p, lv.kernels)
+        load_kernels(f, "model/adjacent/", net.adjacent.kernels)
 
 
 def load_data(path, N, dim):
@@ -152,17 +151,9 @@ def predict(net, norm, v):
     return u
 
 
-def rel_errs_sq(pred, target):
-    """||pred - target||^2 / ||target||^2 per sample (the loss is their mean)."""
-    B = pred.shape[0]
-    d = (pred - target).reshape(B, -1)
-    t = target.reshape(B, -1)
-    return (d * d).sum(1) / (t * t).sum(1)
-
-
 def rel_errs(pred, target):
     """The relative errors that `mnnh validate` reports, summed in double."""
-    return rel_errs_sq(pred.double(), target.double()).sqrt()
+    return mnnh_torch.relerr_sq(pred.double(), target.double()).sqrt()
 
 
 def evaluate(net, norm, x, y, batch=1000):
@@ -257,7 +248,7 @@ def cmd_train(a):
         for s in range(steps):
             idx = perm[s * a.batch:(s + 1) * a.batch]
             opt.zero_grad()
-            e2 = rel_errs_sq(predict(net, norm, x[idx]), y[idx])
+            e2 = mnnh_torch.relerr_sq(predict(net, norm, x[idx]), y[idx])
             loss = e2.mean()
             loss.backward()
             opt.step()
