@@ -331,8 +331,9 @@ static secs time_shapes(kshape *ks, int ns, const int *owner, int T, mnnh_backen
 }
 
 /* Forward and backward GFLOP/s of the kernel layers (mean and fastest
- * repetition), and the two combined: forward + backward, flop-weighted (the
- * backward does twice the forward's flops). */
+ * repetition; shapes timed alone add up their fastest repetitions), and the
+ * two combined: forward + backward, flop-weighted (the backward does twice
+ * the forward's flops). */
 typedef struct {
     rate fwd, bwd, both;
 } kernel_rates;
