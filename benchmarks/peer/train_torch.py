@@ -79,8 +79,9 @@ def load_model(path):
         nb_ad = int(attr(g, "nb_ad", 1))
         if nb_ad != 1:
             die("%s: nb_ad %d (the PyTorch model has nb_ad = 1)" % (path, nb_ad))
-        nb = [int(x) for x in np.atleast_1d(g.attrs.get("nb", [mnnh_torch.nb_of(l) for l in range(2, L + 1)]))]
-        if nb != [mnnh_torch.nb_of(l) for l in range(2, L + 1)]:
+        peer_nb = [mnnh_torch.nb_of(l) for l in range(2, L + 1)]
+        nb = [int(x) for x in np.atleast_1d(g.attrs.get("nb", peer_nb))]
+        if nb != peer_nb:
             die("%s: kernel half-widths nb %s (the PyTorch model has 2 at level 2, 3 above)" % (path, nb))
         if variant == "lc" and dim != 1:
             die("%s: the PyTorch lc model is 1D only" % path)
