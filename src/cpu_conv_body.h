@@ -982,6 +982,8 @@ static void F(lpv_bwd)(const lpv_args *a) {
         }
 }
 
+#include "cpu_dense_body.h"
+
 static const simd_kernels F(kernels) = {
     .name = CK_STR(ISA), .vb = VB, .pad_row = F(pad_row), .pad_rows = F(pad_rows),
     .to_block = F(to_block), .grad_to_block = F(grad_to_block), .from_block = F(from_block),
@@ -990,6 +992,8 @@ static const simd_kernels F(kernels) = {
     .dwv = F(dwv), .dbv = F(dbv), .hsum_add = F(hsum_add), .lpv_bwd = F(lpv_bwd), .lconv = F(lconv),
     .cols_to_rows = F(cols_to_rows), .add_rows_tr = F(add_rows_tr),
     .lc_bwd_windows = F(lc_bwd_windows),
+    .dense_rows = F(dense_rows), .dense_grad_rows = F(dense_grad_rows),
+    .dense_outer = F(dense_outer),
 };
 
 #undef vf

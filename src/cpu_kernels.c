@@ -10,7 +10,8 @@
  *   keeps up to ACC output-channel x position accumulators in registers and
  *   streams the taps. The cnn backward runs block by block (input gradient,
  *   then lane-wise weight / bias gradient sums while the block is hot). Used
- *   when n is not a multiple of VB (KS 1D n = 4, 8) and by the fused level op.
+ *   when n is not a multiple of VB (but not for the small lc layers of the
+ *   dense path below) and by the fused level op.
  * - position-vectorised (n a multiple of VB): each sample stays [C][P]; a
  *   vector is VB consecutive positions of a row and a tile spans a group of
  *   samples. cnn forward; lc forward, input gradient and weight gradient
@@ -19,6 +20,9 @@
  *   taps of a row's first and last vectors are shuffled, see wgeo); in 2D
  *   each sample is copied with its halo. The lc forward is bit-identical to
  *   the batch-vectorised one.
+ * - dense (small lc layers, cpu_dense_body.h): an lc layer with few
+ *   positions against its taps (KS 1D lc n = 4, 8) as one (OC P) x (CI P)
+ *   matrix per sample, applied to the caller's [B][C][P] rows.
  * The input gradient is the same convolution with transposed, flipped
  * weights. Restriction, interpolation, reshapes and the elementwise ops are
  * plain loops split over samples.
@@ -206,6 +210,13 @@ typedef struct {
     void (*add_rows_tr)(const float *src, size_t srow, size_t sthr, int nt, int nk, float *dst,
                         size_t drow);
     void (*lc_bwd_windows)(const float *U, int Pu, int nb, int CI, int T, int OC, float *Wd);
+    /* small lc layers as one dense matrix (cpu_dense_body.h) */
+    void (*dense_rows)(const float *X, size_t xs, int nk, const float *MT, const float *bias,
+                       int J, int relu, float *Y, size_t ys, int ns);
+    void (*dense_grad_rows)(const float *out, const float *dout, int relu, int J, int ns,
+                            float *D);
+    void (*dense_outer)(const float *X, size_t xs, int nk, const float *D, int J, int ns,
+                        float *dMT, float *db);
 } simd_kernels;
 
 #define CK_STR_(x) #x
@@ -213,6 +224,7 @@ typedef struct {
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CK_X86 1
+#include <immintrin.h> /* masked partial loads and stores (cpu_dense_body.h) */
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,fma")
 #define ISA avx512
@@ -314,6 +326,11 @@ int mnnh_cpu_kernels_set_isa(const char *name) {
     return 0;
 }
 const char *mnnh_cpu_kernels_isa(void) { return kern()->name; }
+
+static int dense_usable(const mnnh_geom *g, int VBk);
+/* Not in a public header (tests declare it): 1 when kernel layer g takes the
+ * dense small-layer path with the current instruction set. */
+int mnnh_cpu_kernels_dense(const mnnh_geom *g) { return dense_usable(g, kern()->vb); }
 
 /* ------------------------------------------------ kernel-layer geometry */
 typedef struct {
@@ -832,11 +849,185 @@ static mnnh_status kernel_fwd_wrap(const simd_kernels *K, const mnnh_geom *g, in
     return MNNH_OK;
 }
 
+/* ------------------------------------------- small lc layers, one dense matrix */
+/* An lc kernel layer with few positions against its taps runs as one dense
+ * (OC P) x (CI P) matrix per sample, on the caller's rows (cpu_dense_body.h):
+ * the dense product does (CI P)(OC P) multiply-adds per sample against the
+ * layer's CI OC P T, so it is used where that is at most 1.25x (KS 1D lc
+ * n = 4, 5 taps: 0.8x; n = 8, 7 taps: 1.14x), rows of at most DENSE_MAX
+ * floats, and n not a multiple of the vector width (those have the
+ * position-vectorised kernels). MNNH_CPU_DENSE=0 turns it off (the
+ * batch-vectorised path, as before). SSE (4 lanes) never takes it in the KS
+ * models: their n are powers of two from 4. */
+#define DENSE_MAX 64
+
+static int dense_enabled(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("MNNH_CPU_DENSE");
+        on = !(e && *e && atoi(e) == 0);
+    }
+    return on;
+}
+
+static int dense_usable(const mnnh_geom *g, int VBk) {
+    size_t P = mnnh_geom_positions(g), T = mnnh_geom_taps(g);
+    /* rows of at most 8 vectors: the kernels' templates (cpu_dense_body.h) */
+    size_t maxrow = 8 * (size_t)VBk < DENSE_MAX ? 8 * (size_t)VBk : DENSE_MAX;
+    return g->local && g->n % VBk != 0 && 4 * P <= 5 * T && (size_t)g->cin * P <= maxrow &&
+           (size_t)g->cout * P <= maxrow && dense_enabled();
+}
+
+static size_t round_up(size_t x, int m) { return (x + m - 1) / m * m; }
+
+/* src[p][t] = the position read by tap t of output position p (the
+ * reference's tap_source), P T ints. */
+static void dense_sources(const mnnh_geom *g, int *src) {
+    const int n = g->n, nb = g->nb, w = 2 * nb + 1, P = (int)mnnh_geom_positions(g);
+    const int T = (int)mnnh_geom_taps(g);
+    for (int p = 0; p < P; p++)
+        for (int t = 0; t < T; t++) {
+            if (g->dim == 1) {
+                src[p * T + t] = wrapi(p + t - nb, n);
+                continue;
+            }
+            int p1 = p / n, p2 = p % n, t1 = t / w, t2 = t % w;
+            src[p * T + t] = wrapi(p1 + t1 - nb, n) * n + wrapi(p2 + t2 - nb, n);
+        }
+}
+
+/* The layer's matrix with rows `row` floats apart (zeros beyond the row):
+ * transposed = 0: MT[ci P + src][co P + p] (the forward's operand);
+ * transposed = 1: M[co P + p][ci P + src] (the input gradient's). An entry
+ * sums, in tap order, the weights W[p][co][ci][t] of the taps of p reading
+ * src. Built at every call (the weights change every step): a few thousand
+ * additions, against the layer's 10^5-10^6 multiply-adds. */
+static void dense_build(const mnnh_geom *g, const float *W, const int *src, int transposed,
+                        float *Mx, size_t row) {
+    const int P = (int)mnnh_geom_positions(g), T = (int)mnnh_geom_taps(g);
+    const int CI = g->cin, OC = g->cout;
+    memset(Mx, 0, sizeof(float) * (size_t)(transposed ? OC : CI) * P * row);
+    /* entry (j, k) of row j = co P + p, column k = ci P + src: j * sj + k * sk */
+    const size_t sj = transposed ? row : 1, sk = transposed ? 1 : row;
+    for (int p = 0; p < P; p++) {
+        const int *sp = src + (size_t)p * T;
+        for (int co = 0; co < OC; co++) {
+            float *mj = Mx + ((size_t)co * P + p) * sj;
+            const float *w = W + ((size_t)p * OC + co) * CI * T;
+            for (int ci = 0; ci < CI; ci++, w += T) {
+                float *mc = mj + (size_t)ci * P * sk;
+                for (int t = 0; t < T; t++) mc[(size_t)sp[t] * sk] += w[t];
+            }
+        }
+    }
+}
+
+static mnnh_status kernel_fwd_dense(const simd_kernels *K, const mnnh_geom *g, int B,
+                                    const float *in, const float *W, const float *b,
+                                    float *out) {
+    const int P = (int)mnnh_geom_positions(g), J = g->cout * P, Kd = g->cin * P;
+    const size_t JP = round_up((size_t)J, K->vb);
+    size_t off = 0;
+    size_t o_m = take(&off, (size_t)Kd * JP * sizeof(float));
+    size_t o_b = take(&off, JP * sizeof(float));
+    size_t o_src = take(&off, (size_t)P * mnnh_geom_taps(g) * sizeof(int));
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    float *MT = (float *)(mem + o_m), *bj = b ? (float *)(mem + o_b) : NULL;
+    int *src = (int *)(mem + o_src);
+    dense_sources(g, src);
+    dense_build(g, W, src, 0, MT, JP);
+    if (bj) {
+        memset(bj, 0, JP * sizeof(float));
+        for (int p = 0; p < P; p++)
+            for (int co = 0; co < g->cout; co++) bj[(size_t)co * P + p] = b[(size_t)p * g->cout + co];
+    }
+    const int nt = nthreads_for(B);
+#pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        part(B, thread_id(), nt, &lo, &hi);
+        if (hi > lo)
+            K->dense_rows(in + (size_t)lo * Kd, (size_t)Kd, Kd, MT, bj, J, g->relu,
+                          out + (size_t)lo * J, (size_t)J, hi - lo);
+    }
+    return MNNH_OK;
+}
+
+/* dW, db += the dense matrix's gradient folded back onto the taps (each tap
+ * gets the entry of the position it reads) and the column sums; the threads'
+ * partials [Kd][JP] + [JP] are first added in thread order. */
+static void dense_fold(const mnnh_geom *g, const int *src, float *parts, int nt,
+                       size_t part_floats, size_t JP, float *dW, float *db) {
+    const int P = (int)mnnh_geom_positions(g), T = (int)mnnh_geom_taps(g);
+    const int CI = g->cin, OC = g->cout;
+    const size_t n = (size_t)CI * P * JP + JP;
+    for (int th = 1; th < nt; th++) {
+        const float *pt = parts + (size_t)th * part_floats;
+        for (size_t i = 0; i < n; i++) parts[i] += pt[i];
+    }
+    for (int p = 0; p < P; p++) {
+        const int *sp = src + (size_t)p * T;
+        for (int co = 0; co < OC; co++) {
+            const float *m = parts + (size_t)co * P + p;
+            float *w = dW + ((size_t)p * OC + co) * CI * T;
+            for (int ci = 0; ci < CI; ci++, w += T) {
+                const float *mc = m + (size_t)ci * P * JP;
+                for (int t = 0; t < T; t++) w[t] += mc[(size_t)sp[t] * JP];
+            }
+            db[(size_t)p * OC + co] += parts[(size_t)CI * P * JP + (size_t)co * P + p];
+        }
+    }
+}
+
+/* Each thread masks its samples' output gradient (rows padded to JP), takes
+ * their input gradient through M and their weight gradient as outer
+ * products into its partial; the partials are added in thread order. */
+static mnnh_status kernel_bwd_dense(const simd_kernels *K, const mnnh_geom *g, int B,
+                                    const float *in, const float *W, const float *out,
+                                    const float *dout, float *din, float *dW, float *db) {
+    const int P = (int)mnnh_geom_positions(g), J = g->cout * P, Kd = g->cin * P;
+    const size_t JP = round_up((size_t)J, K->vb), KP = round_up((size_t)Kd, K->vb);
+    const int nt = nthreads_for(B);
+    const size_t part_floats = round_up((size_t)Kd * JP + JP, 16);
+    size_t off = 0;
+    size_t o_m = take(&off, din ? (size_t)J * KP * sizeof(float) : 0);
+    size_t o_d = take(&off, (size_t)B * JP * sizeof(float));
+    size_t o_part = take(&off, (size_t)nt * part_floats * sizeof(float));
+    size_t o_src = take(&off, (size_t)P * mnnh_geom_taps(g) * sizeof(int));
+    char *mem = scratch_get(off);
+    if (!mem) return mnnh_error_set(MNNH_ERR_NOMEM, "cpu backend scratch (%zu bytes)", off);
+    float *M = (float *)(mem + o_m), *Dall = (float *)(mem + o_d);
+    float *parts = (float *)(mem + o_part);
+    int *src = (int *)(mem + o_src);
+    dense_sources(g, src);
+    if (din) dense_build(g, W, src, 1, M, KP);
+#pragma omp parallel num_threads(nt)
+    {
+        int t = thread_id(), lo, hi;
+        part(B, t, nt, &lo, &hi);
+        float *D = Dall + (size_t)lo * JP, *mine = parts + (size_t)t * part_floats;
+        memset(mine, 0, part_floats * sizeof(float));
+        if (hi > lo) {
+            K->dense_grad_rows(out + (size_t)lo * J, dout + (size_t)lo * J, g->relu, J, hi - lo, D);
+            if (din)
+                K->dense_rows(D, JP, J, M, NULL, Kd, 0, din + (size_t)lo * Kd, (size_t)Kd, hi - lo);
+            K->dense_outer(in + (size_t)lo * Kd, (size_t)Kd, Kd, D, J, hi - lo, mine,
+                           mine + (size_t)Kd * JP);
+        }
+#pragma omp barrier
+#pragma omp master
+        dense_fold(g, src, parts, nt, part_floats, JP, dW, db);
+    }
+    return MNNH_OK;
+}
+
 /* ------------------------------------------------------ kernel forward */
 static mnnh_status cpu_kernel_fwd(mnnh_backend *be, const mnnh_geom *g, int B, const float *in,
                                   const float *W, const float *b, float *out) {
     (void)be;
     const simd_kernels *K = kern();
+    if (dense_usable(g, K->vb)) return kernel_fwd_dense(K, g, B, in, W, b, out);
     if (wgeo_usable(g, K->vb) && (pv_mask() & 1)) return kernel_fwd_wrap(K, g, B, in, W, b, out);
     if (g->n % K->vb == 0 && (pv_mask() & 1))
         return g->local ? kernel_fwd_lpv(K, g, B, in, W, b, out)
@@ -1212,6 +1403,7 @@ static mnnh_status cpu_kernel_bwd(mnnh_backend *be, const mnnh_geom *g, int B, c
                                   float *din, float *dW, float *db) {
     (void)be;
     const simd_kernels *K = kern();
+    if (dense_usable(g, K->vb)) return kernel_bwd_dense(K, g, B, in, W, out, dout, din, dW, db);
     if (!g->local && g->n % K->vb == 0 && (pv_mask() & 2))
         return kernel_bwd_pv(K, g, B, in, W, out, dout, din, dW, db);
     if (!g->local) return kernel_bwd_blocks(K, g, B, in, W, out, dout, din, dW, db);
@@ -1542,12 +1734,27 @@ static void fill_halo(float *A, int C, size_t Pp, const int *halo, int nhalo, in
     }
 }
 
+/* A level whose kernel layers take the dense path (small lc levels) runs
+ * the per-op sequence in work0, work1: the fused block-layout arithmetic
+ * would not give the per-op kernels' bits. */
+static mnnh_status level_fwd_ops(mnnh_backend *be, const mnnh_level_params *lp, int B,
+                                 const float *v, float *u, float *work0, float *work1) {
+    float *t[2] = {work0, work1};
+    MNNH_TRY(cpu_restrict_fwd(be, lp->g_restrict, B, v, lp->W_restrict, lp->b_restrict, t[0]));
+    int w = 0;
+    for (int k = 0; k < lp->K; k++, w ^= 1)
+        MNNH_TRY(cpu_kernel_fwd(be, &lp->g_kernel[k], B, t[w], lp->W_kernel[k], lp->b_kernel[k],
+                                t[w ^ 1]));
+    return cpu_interp_fwd(be, lp->g_interp, B, t[w], lp->W_interp, lp->b_interp, u);
+}
+
 static mnnh_status cpu_level_fwd(mnnh_backend *be, const mnnh_level_params *lp, int B,
-                                 const float *v, float *u) {
-    (void)be;
+                                 const float *v, float *u, float *work0, float *work1) {
     if (mnnh_level_params_check(lp))
         return mnnh_error_set(MNNH_ERR_ARG, "level_fwd: inconsistent level geometries");
     const simd_kernels *K = kern();
+    if (lp->K && dense_usable(&lp->g_kernel[0], K->vb))
+        return level_fwd_ops(be, lp, B, v, u, work0, work1);
     const mnnh_geom *gr = lp->g_restrict;
     /* the kernel-layer geometry (nb, n) of the level; a level with K = 0 has none */
     mnnh_geom gk = lp->K ? lp->g_kernel[0] : *gr;

@@ -443,7 +443,7 @@ static mnnh_status forward_level_fused(mnnh_model *m, level_t *lv, int B, float 
     mnnh_level_params lp = {&lv->g_restrict, &lv->g_interp, gk, m->arch.K,
                             W_OF(m, lv->t_restrict), B_OF(m, lv->t_restrict),
                             W_OF(m, lv->t_interp), B_OF(m, lv->t_interp), Wk, bk};
-    return m->be->ops->level_fwd(m->be, &lp, B, m->vin, y);
+    return m->be->ops->level_fwd(m->be, &lp, B, m->vin, y, lv->act[0], lv->act[1]);
 }
 
 /* The adjacent part through the backend's fused op (no activations kept;

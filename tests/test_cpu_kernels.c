@@ -24,6 +24,7 @@
 /* cpu_kernels.c (not a public API): force an instruction set; -1 if unsupported. */
 int mnnh_cpu_kernels_set_isa(const char *name);
 const char *mnnh_cpu_kernels_isa(void);
+int mnnh_cpu_kernels_dense(const mnnh_geom *g);
 
 static const char *isas[] = {"avx512", "avx2", "sse"};
 static const int thread_counts[] = {1, 2};
@@ -274,6 +275,43 @@ static void test_odd_shapes(void **state) {
     }
 }
 
+/* Small lc layers that run as one dense matrix per sample (cpu_kernels.c,
+ * dense_usable): KS 1D n = 4 and 8, row lengths that end inside a vector,
+ * fill exactly 4 vectors (64), or reach the longest row taken (AVX2: 8
+ * vectors), cin != cout, 2D; odd batches split unevenly between threads. */
+static void test_dense_shapes(void **state) {
+    (void)state;
+    const mnnh_geom ks4 = {1, 4, 6, 6, 1, 2, 1, 1}, ks8 = {1, 8, 6, 6, 1, 3, 1, 1};
+    const mnnh_geom big = {1, 16, 6, 6, 1, 3, 1, 1}, cnn4 = {1, 4, 6, 6, 1, 2, 0, 1};
+    if (mnnh_cpu_kernels_set_isa("avx512") == 0) {
+        assert_true(mnnh_cpu_kernels_dense(&ks4));
+        assert_true(mnnh_cpu_kernels_dense(&ks8));
+    }
+    if (mnnh_cpu_kernels_set_isa("avx2") == 0) {
+        assert_true(mnnh_cpu_kernels_dense(&ks4));
+        assert_false(mnnh_cpu_kernels_dense(&ks8)); /* n = 8 fills a vector: position-vectorised */
+    }
+    mnnh_cpu_kernels_set_isa(NULL);
+    assert_false(mnnh_cpu_kernels_dense(&big)); /* 16 positions, 7 taps: dense would do 2.3x */
+    assert_false(mnnh_cpu_kernels_dense(&cnn4)); /* shared weights: not lc */
+    const mnnh_geom shapes[] = {
+        {1, 5, 12, 12, 1, 2, 1, 1}, /* rows of 60: 4 vectors (AVX-512), 8 (AVX2) */
+        {1, 8, 8, 8, 1, 3, 1, 0},   /* rows of 64: whole vectors */
+        {1, 4, 3, 7, 1, 2, 1, 1},   /* 28 outputs from 12 inputs */
+        {1, 6, 5, 2, 1, 3, 1, 1},   /* 12 outputs from 30 inputs, taps wrap twice */
+        {2, 3, 4, 5, 1, 1, 1, 1},   /* 2D: 9 positions, 9 taps */
+    };
+    const int Bs[] = {1, 9, 33};
+    uint64_t seed = 900;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int k = 0; k < 3; k++) {
+            if (mnnh_cpu_kernels_set_isa("avx512") == 0)
+                assert_true(mnnh_cpu_kernels_dense(&shapes[i]));
+            mnnh_cpu_kernels_set_isa(NULL);
+            check_layer(K_KERNEL, shapes[i], Bs[k], seed++);
+        }
+}
+
 /* One lc kernel layer at 2 and 3 threads against the reference, twice
  * (bit-identical), and its forward and input gradient bit-identical to the
  * same instruction set at 1 thread (one sum per output, whichever way the
@@ -449,8 +487,8 @@ static void check_level(int dim, int n, int s, int r, int nb, int local, int K,
             set_threads(th);
             memcpy(got, u0, sizeof(float) * B * G);
             memcpy(again, u0, sizeof(float) * B * G);
-            assert_int_equal(co->level_fwd(cpu_be, &lp, B, v, got), MNNH_OK);
-            assert_int_equal(co->level_fwd(cpu_be, &lp, B, v, again), MNNH_OK);
+            assert_int_equal(co->level_fwd(cpu_be, &lp, B, v, got, work, work + act), MNNH_OK);
+            assert_int_equal(co->level_fwd(cpu_be, &lp, B, v, again, work, work + act), MNNH_OK);
             compare(what, isas[ii], th, got, ref, (size_t)B * G);
             assert_memory_equal(got, again, sizeof(float) * B * G);
             /* the cpu backend's per-op sequence: same arithmetic, same bits */
@@ -471,7 +509,7 @@ static void check_level(int dim, int n, int s, int r, int nb, int local, int K,
     if (K > 0) {
         gk[0].cin = r + 1;
         assert_int_equal(mnnh_level_params_check(&lp), -1);
-        assert_int_equal(co->level_fwd(cpu_be, &lp, B, v, got), MNNH_ERR_ARG);
+        assert_int_equal(co->level_fwd(cpu_be, &lp, B, v, got, work, work + act), MNNH_ERR_ARG);
         gk[0].cin = r;
     }
     for (int k = 0; k < K; k++) free(Wk[k]), free(bk[k]);
@@ -667,6 +705,7 @@ int main(void) {
         cmocka_unit_test(test_ks1d_cnn),     cmocka_unit_test(test_ks1d_lc),
         cmocka_unit_test(test_ks2d_cnn),     cmocka_unit_test(test_ks2d_lc),
         cmocka_unit_test(test_odd_shapes),   cmocka_unit_test(test_lc_split),
+        cmocka_unit_test(test_dense_shapes),
         cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_model_train_batch), cmocka_unit_test(test_level_fwd),
         cmocka_unit_test(test_model_infer), cmocka_unit_test(test_adjacent_fwd),

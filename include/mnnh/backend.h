@@ -75,10 +75,12 @@ typedef struct {
      * semantics of mnnh_ref_level_fwd (layers.h), i.e. of calling
      * restrict_fwd, kernel_fwd (K times) and interp_fwd in sequence. The
      * intermediate activations are NOT stored anywhere, so the model uses it
-     * only for inference (mnnh_model_infer), never before a backward. Returns
+     * only for inference (mnnh_model_infer), never before a backward. work0,
+     * work1: B * C * P floats each of backend memory the op may clobber (a
+     * level it does not fuse runs the per-op sequence in them). Returns
      * MNNH_ERR_ARG when mnnh_level_params_check fails. */
     mnnh_status (*level_fwd)(mnnh_backend *, const mnnh_level_params *lp, int B, const float *v,
-                             float *u);
+                             float *u, float *work0, float *work1);
     /* adjacent_fwd: the adjacent part of the forward, gather + K kernel
      * layers + scatter_add into u, with exactly the semantics of
      * mnnh_ref_adjacent_fwd (layers.h). work0, work1: B * S * P floats each of
