@@ -46,7 +46,7 @@ static inline void F(st_part)(float *p, vf v, int n) {
 #endif
 }
 
-/* Row r of a caller's array of rows of len floats, vector v of it. */
+/* Vector v of a caller's row of len floats (a masked partial load at its end). */
 static inline __attribute__((always_inline)) vf F(ld_row)(const float *row, int v, int len) {
     return (v + 1) * VB <= len ? F(ldu)(row + v * VB) : F(ld_part)(row + v * VB, len - v * VB);
 }
