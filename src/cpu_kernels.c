@@ -1760,15 +1760,25 @@ static void fill_halo(float *A, int C, size_t Pp, const int *halo, int nhalo, in
 /* A level whose kernel layers take the dense path (small lc levels) runs
  * the per-op sequence in work0, work1: the fused block-layout arithmetic
  * would not give the per-op kernels' bits. */
+/* NK kernel layers one op at a time, ping-ponging between t[0] (the input)
+ * and t[1]; *out = the buffer holding the last layer's output. The per-op
+ * fallback of the fused level and adjacent ops. */
+static mnnh_status kernel_fwd_chain(mnnh_backend *be, const mnnh_geom *gk, int NK,
+                                    const float *const *W, const float *const *b, int B,
+                                    float *t[2], float **out) {
+    int w = 0;
+    for (int k = 0; k < NK; k++, w ^= 1)
+        MNNH_TRY(cpu_kernel_fwd(be, &gk[k], B, t[w], W[k], b[k], t[w ^ 1]));
+    *out = t[w];
+    return MNNH_OK;
+}
+
 static mnnh_status level_fwd_ops(mnnh_backend *be, const mnnh_level_params *lp, int B,
                                  const float *v, float *u, float *work0, float *work1) {
-    float *t[2] = {work0, work1};
+    float *t[2] = {work0, work1}, *last;
     MNNH_TRY(cpu_restrict_fwd(be, lp->g_restrict, B, v, lp->W_restrict, lp->b_restrict, t[0]));
-    int w = 0;
-    for (int k = 0; k < lp->K; k++, w ^= 1)
-        MNNH_TRY(cpu_kernel_fwd(be, &lp->g_kernel[k], B, t[w], lp->W_kernel[k], lp->b_kernel[k],
-                                t[w ^ 1]));
-    return cpu_interp_fwd(be, lp->g_interp, B, t[w], lp->W_interp, lp->b_interp, u);
+    MNNH_TRY(kernel_fwd_chain(be, lp->g_kernel, lp->K, lp->W_kernel, lp->b_kernel, B, t, &last));
+    return cpu_interp_fwd(be, lp->g_interp, B, last, lp->W_interp, lp->b_interp, u);
 }
 
 static mnnh_status cpu_level_fwd(mnnh_backend *be, const mnnh_level_params *lp, int B,
@@ -1906,13 +1916,10 @@ static mnnh_status cpu_adjacent_fwd(mnnh_backend *be, const mnnh_adjacent_params
     for (int k = 1; k < NK && fast; k++)
         if (ap->g_kernel[k].nb != ap->g_kernel[0].nb) fast = 0;
     if (!fast) {
-        float *t[2] = {work0, work1};
+        float *t[2] = {work0, work1}, *last;
         MNNH_TRY(cpu_gather(be, gb, B, v, t[0]));
-        int w = 0;
-        for (int k = 0; k < NK; k++, w ^= 1)
-            MNNH_TRY(cpu_kernel_fwd(be, &ap->g_kernel[k], B, t[w], ap->W_kernel[k],
-                                    ap->b_kernel[k], t[w ^ 1]));
-        return cpu_scatter_add(be, gb, B, t[w], u);
+        MNNH_TRY(kernel_fwd_chain(be, ap->g_kernel, NK, ap->W_kernel, ap->b_kernel, B, t, &last));
+        return cpu_scatter_add(be, gb, B, last, u);
     }
     const mnnh_geom *g = &ap->g_kernel[0];
     const int C = g->cin, nt = nthreads_for(B);
