@@ -6,7 +6,7 @@
 #
 # What is built (no CMake): only what the GPU backend, its test and the
 # benchmark use: the MPI-free, I/O-free part of the core
-#   src/{error,arch,rng,layers_ref,ops_ref,backend,cpu_kernels,model,nadam}.c
+#   src/{error,arch,rng,layers_ref,ops_ref,backend,cpu_kernels,parts,model,nadam}.c
 # (gcc -fopenmp, -DMNNH_HAVE_CUDA=1) + src/cuda/cuda_backend.cu (nvcc, for the
 # GPU's own architecture), linked with cudart and cuBLAS. HDF5/FFTW/LAPACKE/
 # MPI/inih are not needed by these files. Two header-only or small pieces are:
@@ -32,8 +32,12 @@
 # Environment: CUDA_HOME (default /usr/local/cuda), MNNH_GPU_BUNDLE,
 #   MNNH_CUDA_ARCH (e.g. 90; default: the GPU's compute capability, else 80;90),
 #   BENCH_SECONDS (3), OUT (result directory, default build-gpu/out),
-#   SKIP_TESTS=1 (benchmark only), BENCH_ARGS (extra bench_gpu / torch_mnnh.py
-#   options, e.g. "--train-batch 32 --infer-batch 100").
+#   SKIP_TESTS=1 (benchmark only), TEST_TIMEOUT (seconds for test_cuda, 900),
+#   BENCH_ARGS (extra bench_gpu / torch_mnnh.py options, e.g.
+#   "--train-batch 32 --infer-batch 100"),
+#   SWEEP="1000:10000 ..." (more TRAIN:INFER batches, cuda and PyTorch, in
+#   sweep.txt), MEMCHECK=1 (compute-sanitizer memcheck of test_cuda, in
+#   memcheck.log; MEMCHECK_TIMEOUT seconds, 300).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -107,14 +111,17 @@ log "building for sm_${arch//;/, sm_} into $bld"
 
 # ---- build ----
 cflags=(-std=gnu11 -O3 -g -fopenmp -DMNNH_HAVE_CUDA=1 -Wall -Wextra -Wno-unused-parameter)
-core="error arch rng layers_ref ops_ref backend cpu_kernels model nadam"
+core="error arch rng layers_ref ops_ref backend cpu_kernels parts model nadam"
 objs=()
 set -e
+# nvcc is the slow step: it runs beside the C compiles (device time is scarce).
+"$NVCC" -std=c++17 -O3 -lineinfo "${gencode[@]}" -Xcompiler -Wall -Iinclude -c src/cuda/cuda_backend.cu -o "$bld/cuda_backend.o" &
+nvcc_pid=$!
 for f in $core; do
   $CC "${cflags[@]}" "${inc[@]}" -c "src/$f.c" -o "$bld/$f.o"
   objs+=("$bld/$f.o")
 done
-"$NVCC" -std=c++17 -O3 -lineinfo "${gencode[@]}" -Xcompiler -Wall -Iinclude -c src/cuda/cuda_backend.cu -o "$bld/cuda_backend.o"
+wait $nvcc_pid || { log "FATAL: nvcc failed on src/cuda/cuda_backend.cu"; exit 1; }
 objs+=("$bld/cuda_backend.o")
 ldlibs=(-L"$cudalib" -lcublas -lcudart -Wl,-rpath,"$cudalib" -fopenmp -lm -lstdc++)
 $CC "${cflags[@]}" "${inc[@]}" -c benchmarks/gpu/bench_gpu.c -o "$bld/bench_gpu.o"
@@ -133,7 +140,7 @@ if [[ ${SKIP_TESTS:-0} == 1 ]]; then
 elif [[ $have_cmocka == 0 ]]; then
   log "tests: NOT RUN: cmocka missing (no system cmocka, no bundle at $bundle)"; status=1
 else
-  timeout 900 "$bld/test_cuda" > "$out/test_cuda.log" 2>&1
+  timeout "${TEST_TIMEOUT:-900}" "$bld/test_cuda" > "$out/test_cuda.log" 2>&1
   rc=$?
   tail -n 40 "$out/test_cuda.log"
   case $rc in
@@ -174,5 +181,23 @@ for mode in ("train", "infer"):
         if g and peer in row:
             print("         cuda / %s = %.2fx" % (peer, g / row[peer][0]))
 EOF
+# ---- optional: larger batches (SWEEP="TRAIN:INFER ..."), cuda and PyTorch ----
+for pair in ${SWEEP:-}; do
+  tb=${pair%%:*} ib=${pair##*:}
+  "$bld/bench_gpu" --backends cuda --seconds "$secs" --train-batch "$tb" --infer-batch "$ib" 2>&1 | tee -a "$out/sweep.txt"
+  python3 benchmarks/gpu/torch_mnnh.py --seconds "$secs" --train-batch "$tb" --infer-batch "$ib" 2>&1 | grep '^bench' | tee -a "$out/sweep.txt"
+done
+
+# ---- optional: compute-sanitizer memcheck over test_cuda (MEMCHECK=1) ----
+if [[ ${MEMCHECK:-0} == 1 && $have_cmocka == 1 ]]; then
+  if command -v compute-sanitizer >/dev/null; then
+    timeout "${MEMCHECK_TIMEOUT:-300}" compute-sanitizer --tool memcheck --error-exitcode 3 "$bld/test_cuda" > "$out/memcheck.log" 2>&1
+    rc=$?
+    log "memcheck: exit $rc ($(grep -c '^\[       OK \]' "$out/memcheck.log") tests OK; 124 = stopped by MEMCHECK_TIMEOUT, 3 = errors found); $(grep 'ERROR SUMMARY' "$out/memcheck.log" | tail -1)"
+    [[ $rc == 0 || $rc == 124 ]] || status=1
+  else
+    log "memcheck: compute-sanitizer not on PATH"
+  fi
+fi
 log "done (status $status); results in $out"
 exit $status
