@@ -190,13 +190,14 @@ done
 
 # ---- optional: compute-sanitizer memcheck over test_cuda (MEMCHECK=1) ----
 if [[ ${MEMCHECK:-0} == 1 && $have_cmocka == 1 ]]; then
-  if command -v compute-sanitizer >/dev/null; then
-    timeout "${MEMCHECK_TIMEOUT:-300}" compute-sanitizer --tool memcheck --error-exitcode 3 "$bld/test_cuda" > "$out/memcheck.log" 2>&1
+  cs=$(command -v compute-sanitizer || echo "$CUDA_HOME/bin/compute-sanitizer")
+  if [[ -x $cs ]]; then
+    timeout "${MEMCHECK_TIMEOUT:-300}" "$cs" --tool memcheck --error-exitcode 3 "$bld/test_cuda" > "$out/memcheck.log" 2>&1
     rc=$?
     log "memcheck: exit $rc ($(grep -c '^\[       OK \]' "$out/memcheck.log") tests OK; 124 = stopped by MEMCHECK_TIMEOUT, 3 = errors found); $(grep 'ERROR SUMMARY' "$out/memcheck.log" | tail -1)"
     [[ $rc == 0 || $rc == 124 ]] || status=1
   else
-    log "memcheck: compute-sanitizer not on PATH"
+    log "memcheck: no compute-sanitizer on PATH or in $CUDA_HOME/bin"
   fi
 fi
 log "done (status $status); results in $out"
