@@ -29,7 +29,7 @@ static inline vf F(ld_part)(const float *p, int n) {
     return (vf)_mm256_maskload_ps(p, (__m256i)(lane < n));
 #else
     vf v = {0};
-    for (int i = 0; i < n; i++) v[i] = p[i];
+    for (int i = 0; i < n && i < VB; i++) v[i] = p[i]; /* i < VB: the bound gcc 13 cannot prove */
     return v;
 #endif
 }
@@ -42,7 +42,7 @@ static inline void F(st_part)(float *p, vf v, int n) {
     const vi lane = {0, 1, 2, 3, 4, 5, 6, 7};
     _mm256_maskstore_ps(p, (__m256i)(lane < n), (__m256)v);
 #else
-    for (int i = 0; i < n; i++) p[i] = v[i];
+    for (int i = 0; i < n && i < VB; i++) p[i] = v[i];
 #endif
 }
 

@@ -7,7 +7,8 @@
  *   interp, block gather / scatter; the cnn forwards through both the cuBLAS
  *   and the direct-kernel paths; parameter gradients must ACCUMULATE, input
  *   gradients must be overwritten (buffers start non-zero), interp and scatter
- *   forwards accumulate into u, and din = NULL is accepted;
+ *   forwards accumulate into u, and din = NULL is accepted; again at a batch
+ *   of 1030, where the parameter reductions run in several chunks;
  * - affine, density forward / backward, relative error, NAdam update;
  * - a whole training step (train_batch + NAdam) on GPU equals the same step on
  *   the CPU reference within float32 tolerance (with and without the density
@@ -161,7 +162,10 @@ static int make_cases(const shape *sh, mnnh_variant var, lcase *c, int max) {
     return k;
 }
 
-enum { LB = 3 }; /* batch of the layer tests */
+/* Batch of the layer tests. test_layers_chunked raises it so that the
+ * parameter reductions (R = batch terms, lc; batch x positions, cnn) run in
+ * several chunks of 1024 terms with a short last one. */
+static int LB = 3;
 
 static void check_restrict(const lcase *lc, uint64_t seed) {
     const mnnh_geom *g = &lc->g;
@@ -329,6 +333,50 @@ static void test_layers_ks1d_cnn(void **st) { (void)st; REQUIRE_GPU(); check_lay
 static void test_layers_ks1d_lc(void **st) { (void)st; REQUIRE_GPU(); check_layers(&KS1D, MNNH_LC); }
 static void test_layers_ks2d_cnn(void **st) { (void)st; REQUIRE_GPU(); check_layers(&KS2D, MNNH_CNN); }
 static void test_layers_ks2d_lc(void **st) { (void)st; REQUIRE_GPU(); check_layers(&KS2D, MNNH_LC); }
+
+/* The parameter gradients at a batch of 1030: lc reductions have 1030 terms
+ * (a chunk of 1024 and one of 6), cnn ones 1030 x positions (many chunks, a
+ * short last one). Every op against the reference, as above, then a kernel
+ * layer's backward twice from the same state: byte-identical gradients. */
+static void check_chunked_repeat(void) {
+    lcase cases[128];
+    int nc = make_cases(&KS2D, MNNH_CNN, cases, 128);
+    const lcase *lc = NULL;
+    for (int k = 0; k < nc && !lc; k++)
+        if (cases[k].kind == L_KERNEL) lc = &cases[k];
+    assert_non_null(lc);
+    const mnnh_geom *g = &lc->g;
+    size_t P = mnnh_geom_positions(g), nW = (size_t)g->cout * g->cin * mnnh_geom_taps(g);
+    size_t ni = (size_t)LB * g->cin * P, no = (size_t)LB * g->cout * P;
+    float *in = rnd(ni, 91, -1, 1), *W = rnd(nW, 92, -0.3, 0.3), *gout = rnd(no, 93, -1, 1);
+    float *out = rnd(no, 94, -1, 1), *gW0 = rnd(nW, 95, -1, 1);
+    float *d_in = dev_new(gpu, in, ni), *d_W = dev_new(gpu, W, nW), *d_out = dev_new(gpu, out, no);
+    float *d_gout = dev_new(gpu, gout, no), *d_gW = dev_new(gpu, NULL, nW);
+    float *d_gb = dev_new(gpu, NULL, (size_t)g->cout);
+    float *h[2] = {TU_NEWF(nW), TU_NEWF(nW)};
+    for (int rep = 0; rep < 2; rep++) {
+        OK(mnnh_backend_upload(gpu, d_gW, gW0, sizeof(float) * nW));
+        OK(gpu->ops->kernel_bwd(gpu, g, LB, d_in, d_W, d_out, d_gout, NULL, d_gW, d_gb));
+        dev_get(gpu, h[rep], d_gW, nW);
+    }
+    assert_memory_equal(h[0], h[1], sizeof(float) * nW);
+    print_message("    %s (batch %d): dW of two backward calls byte-identical\n", lc->name, LB);
+    void *bufs[] = {d_in, d_W, d_out, d_gout, d_gW, d_gb};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mnnh_backend_release(gpu, bufs[i]);
+    float *hb[] = {in, W, gout, out, gW0, h[0], h[1]};
+    for (size_t i = 0; i < sizeof hb / sizeof *hb; i++) free(hb[i]);
+}
+
+static void test_layers_chunked(void **st) {
+    (void)st;
+    REQUIRE_GPU();
+    LB = 1030;
+    check_layers(&KS1D, MNNH_CNN);
+    check_layers(&KS1D, MNNH_LC);
+    check_layers(&KS2D, MNNH_CNN);
+    check_chunked_repeat();
+    LB = 3;
+}
 
 /* ------------------------------------------------------------ element ops */
 
@@ -765,6 +813,7 @@ int main(void) {
         cmocka_unit_test(test_layers_ks1d_lc),
         cmocka_unit_test(test_layers_ks2d_cnn),
         cmocka_unit_test(test_layers_ks2d_lc),
+        cmocka_unit_test(test_layers_chunked),
         cmocka_unit_test(test_step_ks1d_cnn),
         cmocka_unit_test(test_step_ks1d_lc),
         cmocka_unit_test(test_step_ks2d_cnn),

@@ -37,7 +37,9 @@
 #   "--train-batch 32 --infer-batch 100"),
 #   SWEEP="1000:10000 ..." (more TRAIN:INFER batches, cuda and PyTorch, in
 #   sweep.txt), MEMCHECK=1 (compute-sanitizer memcheck of test_cuda, in
-#   memcheck.log; MEMCHECK_TIMEOUT seconds, 300).
+#   memcheck.log; MEMCHECK_TIMEOUT seconds, 300), BASELINE_CU=FILE (also time
+#   bench_gpu linked against another cuda_backend.cu, e.g. an older commit's,
+#   on the same GPU in the same run: lines tagged backend=cuda-baseline).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -126,6 +128,13 @@ objs+=("$bld/cuda_backend.o")
 ldlibs=(-L"$cudalib" -lcublas -lcudart -Wl,-rpath,"$cudalib" -fopenmp -lm -lstdc++)
 $CC "${cflags[@]}" "${inc[@]}" -c benchmarks/gpu/bench_gpu.c -o "$bld/bench_gpu.o"
 $CXX -o "$bld/bench_gpu" "$bld/bench_gpu.o" "${objs[@]}" "${ldlibs[@]}"
+if [[ -n ${BASELINE_CU:-} ]]; then
+  # the same benchmark linked against another cuda_backend.cu (an older one),
+  # to time before and after on the same machine in the same run
+  "$NVCC" -std=c++17 -O3 "${gencode[@]}" -Iinclude -Isrc/cuda -c "$BASELINE_CU" -o "$bld/cuda_backend_base.o"
+  base_objs=("${objs[@]/%cuda_backend.o/cuda_backend_base.o}")
+  $CXX -o "$bld/bench_gpu_base" "$bld/bench_gpu.o" "${base_objs[@]}" "${ldlibs[@]}"
+fi
 if [[ $have_cmocka == 1 ]]; then
   $CC "${cflags[@]}" "${inc[@]}" "${cmocka_inc[@]}" -c tests/test_cuda.c -o "$bld/test_cuda.o"
   $CXX -o "$bld/test_cuda" "$bld/test_cuda.o" "${objs[@]}" "${cmocka_lib[@]}" "${ldlibs[@]}"
@@ -156,6 +165,13 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
 export OMP_PROC_BIND=${OMP_PROC_BIND:-close}
 "$bld/bench_gpu" --backends cuda,cpu --seconds "$secs" ${BENCH_ARGS:-} 2>&1 | tee "$out/bench_mnnh.txt"
 [[ ${PIPESTATUS[0]} == 0 ]] || { log "bench_gpu failed"; status=1; }
+bench_base() { # TRAIN INFER: the baseline backend, its lines tagged cuda-baseline
+  [[ -n ${BASELINE_CU:-} ]] || return 0
+  "$bld/bench_gpu_base" --backends cuda --seconds "$secs" --train-batch "$1" --infer-batch "$2" 2>&1 |
+    sed 's/backend=cuda /backend=cuda-baseline /'
+}
+: > "$out/bench_base.txt"
+bench_base 160 1000 | tee "$out/bench_base.txt"
 if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
   python3 benchmarks/gpu/torch_mnnh.py --seconds "$secs" ${BENCH_ARGS:-} 2>&1 | tee "$out/bench_torch.txt"
 else
@@ -164,7 +180,7 @@ else
 fi
 
 # ---- summary ----
-python3 - "$out/bench_mnnh.txt" "$out/bench_torch.txt" <<'EOF' 2>/dev/null | tee -a "$out/summary.txt" || awk '/^bench /' "$out"/bench_*.txt
+python3 - "$out/bench_mnnh.txt" "$out/bench_base.txt" "$out/bench_torch.txt" <<'EOF' 2>/dev/null | tee -a "$out/summary.txt" || awk '/^bench /' "$out"/bench_*.txt
 import re, sys
 r = {}
 for f in sys.argv[1:]:
@@ -177,7 +193,7 @@ for mode in ("train", "infer"):
     row = {b: v for (b, m), v in r.items() if m == mode}
     print("  %-6s " % mode + "  ".join("%s %.0f (batch %s)" % (b, v[0], v[1]) for b, v in sorted(row.items())))
     g = row.get("cuda", (None,))[0]
-    for peer in ("cpu", "pytorch-cuda"):
+    for peer in ("cpu", "cuda-baseline", "pytorch-cuda"):
         if g and peer in row:
             print("         cuda / %s = %.2fx" % (peer, g / row[peer][0]))
 EOF
@@ -185,6 +201,7 @@ EOF
 for pair in ${SWEEP:-}; do
   tb=${pair%%:*} ib=${pair##*:}
   "$bld/bench_gpu" --backends cuda --seconds "$secs" --train-batch "$tb" --infer-batch "$ib" 2>&1 | tee -a "$out/sweep.txt"
+  bench_base "$tb" "$ib" | grep '^bench' | tee -a "$out/sweep.txt"
   python3 benchmarks/gpu/torch_mnnh.py --seconds "$secs" --train-batch "$tb" --infer-batch "$ib" 2>&1 | grep '^bench' | tee -a "$out/sweep.txt"
 done
 

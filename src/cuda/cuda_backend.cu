@@ -31,7 +31,9 @@
 #include <cublas_v2.h>
 #endif
 
+#include <algorithm>
 #include <cfloat>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -71,8 +73,9 @@ static mnnh_status cublas_fail(cublasStatus_t s, const char *call, const char *f
 typedef struct {
     cudaStream_t stream;
     cublasHandle_t blas;
-    float *ws[2];      /* scratch: masked gradients, gathered blocks, GEMM out */
-    size_t ws_cap[2];  /* floats */
+    float *ws[3];      /* scratch: 0 gathered blocks / GEMM out, 1 masked gradients,
+                        * 2 the parameter reduction's chunk sums */
+    size_t ws_cap[3];  /* floats */
     int use_cublas;
 } cuda_ctx;
 
@@ -126,26 +129,39 @@ static dgeom make_dgeom(const mnnh_geom *g) {
     return d;
 }
 
+/* x mod n in [0, n). A compare and an add or a subtract when x is within one
+ * period of [0, n), the usual case (a tap window no wider than the grid); an
+ * integer modulo, which costs some twenty instructions, only otherwise. */
 __device__ __forceinline__ int wrapi(int x, int n) {
+    if (x < 0) {
+        x += n;
+        if (x >= 0) return x;
+    } else if (x >= n) {
+        x -= n;
+        if (x < n) return x;
+    } else {
+        return x;
+    }
     int r = x % n;
     return r < 0 ? r + n : r;
 }
 
 /* Fine-grid index of block offset j inside the block of position i. */
-__device__ __forceinline__ ll grid_index(const dgeom &g, ll i, ll j) {
+/* Within one sample every index is below G < 2^31: 32-bit arithmetic. */
+__device__ __forceinline__ int grid_index(const dgeom &g, int i, int j) {
     if (g.dim == 1) return i * g.s + j;
-    ll i1 = i / g.n, i2 = i % g.n, j1 = j / g.s, j2 = j % g.s;
+    int i1 = i / g.n, i2 = i % g.n, j1 = j / g.s, j2 = j % g.s;
     return (i1 * g.s + j1) * g.ns + i2 * g.s + j2;
 }
 
 /* Inverse of grid_index: grid point x -> (position i, block offset j). */
-__device__ __forceinline__ void grid_split(const dgeom &g, ll x, ll *i, ll *j) {
+__device__ __forceinline__ void grid_split(const dgeom &g, int x, ll *i, ll *j) {
     if (g.dim == 1) {
         *i = x / g.s;
         *j = x % g.s;
         return;
     }
-    ll x1 = x / g.ns, x2 = x % g.ns;
+    int x1 = x / g.ns, x2 = x % g.ns;
     *i = (x1 / g.s) * g.n + x2 / g.s;
     *j = (x1 % g.s) * g.s + x2 % g.s;
 }
@@ -160,19 +176,26 @@ __device__ __forceinline__ int tap_source(const dgeom &g, int i, int t) {
 /* Batch index and position of reduction term r of a parameter at position p
  * (lc: the parameter belongs to position p and terms run over the batch;
  * cnn: terms run over batch x positions). */
-__device__ __forceinline__ void term_bi(const dgeom &g, ll p, ll r, ll *b, int *i) {
+__device__ __forceinline__ void term_bi(const dgeom &g, ll p, int r, ll *b, int *i) {
     if (g.local) {
         *b = r;
         *i = (int)p;
-    } else {
-        *b = r / g.P;
-        *i = (int)(r % g.P);
+    } else { /* 32-bit: a 64-bit division costs several times more on a GPU */
+        *b = r / (int)g.P;
+        *i = r % (int)g.P;
     }
 }
 
 #define GRID_LOOP(idx, total)                                                      \
     for (ll idx = (ll)blockIdx.x * blockDim.x + threadIdx.x; idx < (total);        \
          idx += (ll)blockDim.x * gridDim.x)
+
+/* The same with index type I: int when the whole output fits (the host's
+ * choice, LAUNCH_I), so that the per-element divisions are 32-bit, which on a
+ * GPU cost several times less than 64-bit ones. */
+#define GRID_LOOP_I(I, idx, total)                                                 \
+    for (I idx = (I)blockIdx.x * blockDim.x + threadIdx.x; idx < (total);          \
+         idx += (I)blockDim.x * gridDim.x)
 
 #ifdef MNNH_CUDA_EMULATE
 enum { THREADS = 256, MAX_BLOCKS = 1 << 20, RED_THREADS = 1 };
@@ -193,50 +216,92 @@ static unsigned blocks_for(ll threads_needed) {
 
 /* ------------------------------------------------------------ deterministic parameter reduction */
 
-/* grad[q] += sum_{r < R} f(q, r) for q < nparam; one warp per q. Lane l sums
- * r = l, l+32, ... in order, then a fixed shuffle tree: the result depends on
- * nothing but the data (not on scheduling or grid size). */
+/* grad[q] += sum_{r < R} f(q, r) for q < nparam, deterministically.
+ *
+ * The R terms of a parameter are cut into chunks of PARAM_CHUNK (the last one
+ * shorter). One warp sums one chunk: lane l takes the chunk's terms l, l+32,
+ * ... in order, then a fixed shuffle tree; a second kernel adds a parameter's
+ * chunk sums in chunk order. The order of every addition depends only on R,
+ * not on the grid or on scheduling, so repeated steps are bit-identical.
+ * One warp per parameter (session 8's version) left most of the GPU idle:
+ * a KS 2D cnn layer has 900 weights against 132 x 64 warp slots, each warp
+ * summing B x P terms, and the training step ran at 4.6k samples/s at every
+ * batch on an H200 (docs/gpu.md). With chunks the warps scale with the batch.
+ * R < 2^31 (the host checks), so term indices are 32-bit. */
+enum { PARAM_CHUNK = 1024 };
 #ifndef MNNH_CUDA_EMULATE
 template <class F>
-__global__ void k_param_reduce(F f, ll nparam, ll R, float *grad) {
+__global__ void k_param_partials(F f, ll nparam, int R, int nchunk, float *part, float *grad) {
     ll warp = ((ll)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     ll nwarps = ((ll)gridDim.x * blockDim.x) >> 5;
     int lane = threadIdx.x & 31;
-    for (ll q = warp; q < nparam; q += nwarps) { /* uniform across the warp */
+    for (ll w = warp; w < nparam * nchunk; w += nwarps) { /* uniform across the warp */
+        ll q = w / nchunk;
+        int c = (int)(w - q * nchunk);
+        int r1 = min(R, (c + 1) * (int)PARAM_CHUNK);
         float acc = 0.0f;
-        for (ll r = lane; r < R; r += 32) acc += f(q, r);
+        for (int r = c * (int)PARAM_CHUNK + lane; r < r1; r += 32) acc += f(q, r);
         for (int off = 16; off > 0; off >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, off);
-        if (lane == 0) grad[q] += acc;
+        if (lane == 0) {
+            if (nchunk == 1) grad[q] += acc;
+            else part[w] = acc;
+        }
     }
 }
-enum { PARAM_THREADS_PER_Q = 32 };
+enum { PARAM_THREADS_PER_ITEM = 32 };
 #else
 /* the same arithmetic, serially: lane partials, then the shuffle-down tree
  * (a lane whose source is out of range reads its own value) */
 template <class F>
-__global__ void k_param_reduce(F f, ll nparam, ll R, float *grad) {
-    GRID_LOOP(q, nparam) {
+__global__ void k_param_partials(F f, ll nparam, int R, int nchunk, float *part, float *grad) {
+    GRID_LOOP(w, nparam * nchunk) {
+        ll q = w / nchunk;
+        int c = (int)(w - q * nchunk);
+        int r0 = c * (int)PARAM_CHUNK, r1 = std::min(R, r0 + (int)PARAM_CHUNK);
         float lane[32], next[32];
         for (int l = 0; l < 32; l++) {
             lane[l] = 0.0f;
-            for (ll r = l; r < R; r += 32) lane[l] += f(q, r);
+            for (int r = r0 + l; r < r1; r += 32) lane[l] += f(q, r);
         }
         for (int off = 16; off > 0; off >>= 1) {
             for (int l = 0; l < 32; l++) next[l] = lane[l] + (l + off < 32 ? lane[l + off] : lane[l]);
             memcpy(lane, next, sizeof lane);
         }
-        grad[q] += lane[0];
+        if (nchunk == 1) grad[q] += lane[0];
+        else part[w] = lane[0];
     }
 }
-enum { PARAM_THREADS_PER_Q = 1 };
+enum { PARAM_THREADS_PER_ITEM = 1 };
 #endif
+
+/* grad[q] += the chunk sums of q, in chunk order. */
+__global__ void k_param_chunks_add(ll nparam, int nchunk, const float *part, float *grad) {
+    GRID_LOOP(q, nparam) {
+        const float *pq = part + q * nchunk;
+        float acc = 0.0f;
+        for (int c = 0; c < nchunk; c++) acc += pq[c];
+        grad[q] += acc;
+    }
+}
 
 template <class F>
 static mnnh_status param_reduce(mnnh_backend *be, F f, ll nparam, ll R, float *grad) {
     if (nparam <= 0) return MNNH_OK;
-    KLAUNCH(k_param_reduce<F>, blocks_for(nparam * PARAM_THREADS_PER_Q), THREADS, CTX(be)->stream, f,
-            nparam, R, grad);
+    if (R > INT_MAX - PARAM_CHUNK)
+        return mnnh_error_set(MNNH_ERR_ARG, "cuda backend: %lld reduction terms per parameter (batch x "
+                         "positions) exceed the 32-bit term index; use a smaller batch", R);
+    int nchunk = (int)((R + PARAM_CHUNK - 1) / PARAM_CHUNK);
+    if (nchunk < 1) nchunk = 1;
+    float *part = NULL;
+    if (nchunk > 1) MNNH_TRY(ws_get(be, 2, (size_t)(nparam * nchunk), &part));
+    KLAUNCH(k_param_partials<F>, blocks_for(nparam * nchunk * PARAM_THREADS_PER_ITEM), THREADS,
+            CTX(be)->stream, f, nparam, (int)R, nchunk, part, grad);
     LAUNCH_CHECK("param_reduce");
+    if (nchunk > 1) {
+        KLAUNCH(k_param_chunks_add, blocks_for(nparam), THREADS, CTX(be)->stream, nparam, nchunk,
+                part, grad);
+        LAUNCH_CHECK("param_reduce (chunk sums)");
+    }
     return MNNH_OK;
 }
 
@@ -244,7 +309,7 @@ static mnnh_status param_reduce(mnnh_backend *be, F f, ll nparam, ll R, float *g
 struct BiasTerm {
     dgeom g;
     const float *d;
-    __device__ float operator()(ll q, ll r) const {
+    __device__ float operator()(ll q, int r) const {
         ll p = g.local ? q / g.cout : 0;
         int c = (int)(g.local ? q % g.cout : q);
         ll b;
@@ -258,7 +323,7 @@ struct BiasTerm {
 struct KernelWTerm {
     dgeom g;
     const float *in, *d;
-    __device__ float operator()(ll q, ll r) const {
+    __device__ float operator()(ll q, int r) const {
         ll per = (ll)g.cout * g.cin * g.T;
         ll p = g.local ? q / per : 0, rem = g.local ? q % per : q;
         int co = (int)(rem / ((ll)g.cin * g.T));
@@ -275,7 +340,7 @@ struct KernelWTerm {
 struct RestrictWTerm {
     dgeom g;
     const float *v, *d;
-    __device__ float operator()(ll q, ll r) const {
+    __device__ float operator()(ll q, int r) const {
         ll per = (ll)g.cout * g.S;
         ll p = g.local ? q / per : 0, rem = g.local ? q % per : q;
         int c = (int)(rem / g.S);
@@ -291,7 +356,7 @@ struct RestrictWTerm {
 struct InterpWTerm {
     dgeom g;
     const float *z, *du;
-    __device__ float operator()(ll q, ll r) const {
+    __device__ float operator()(ll q, int r) const {
         ll per = g.S * g.cin;
         ll p = g.local ? q / per : 0, rem = g.local ? q % per : q;
         ll j = rem / g.cin;
@@ -307,7 +372,7 @@ struct InterpWTerm {
 struct InterpBTerm {
     dgeom g;
     const float *du;
-    __device__ float operator()(ll q, ll r) const {
+    __device__ float operator()(ll q, int r) const {
         ll p = g.local ? q / g.S : 0, j = g.local ? q % g.S : q;
         ll b;
         int i;
@@ -321,11 +386,12 @@ static ll prefix(const dgeom &g) { return g.local ? g.P : 1; }
 
 /* ------------------------------------------------------------ layer kernels */
 
-__global__ void k_restrict_fwd(dgeom g, ll total, const float *v, const float *W,
+template <class I>
+__global__ void k_restrict_fwd(dgeom g, I total, const float *v, const float *W,
                                const float *bias, float *out) {
-    GRID_LOOP(idx, total) {
-        int i = (int)(idx % g.P);
-        ll bc = idx / g.P;
+    GRID_LOOP_I(I, idx, total) {
+        int i = (int)(idx % (I)g.P);
+        I bc = idx / (I)g.P;
         int c = (int)(bc % g.cout);
         ll b = bc / g.cout;
         const float *wt = W + (g.local ? (ll)i * g.cout * g.S : 0) + (ll)c * g.S;
@@ -337,10 +403,12 @@ __global__ void k_restrict_fwd(dgeom g, ll total, const float *v, const float *W
 }
 
 /* dv[b][x] = sum_c dout[b][c][i] W[i?][c][j] for the (i, j) of grid point x. */
-__global__ void k_restrict_bwd_v(dgeom g, ll total, const float *W, const float *dout,
+template <class I>
+__global__ void k_restrict_bwd_v(dgeom g, I total, const float *W, const float *dout,
                                  float *dv) {
-    GRID_LOOP(idx, total) {
-        ll b = idx / g.G, x = idx % g.G, i, j;
+    GRID_LOOP_I(I, idx, total) {
+        ll b = idx / (I)g.G, i, j;
+        int x = (int)(idx % (I)g.G);
         grid_split(g, x, &i, &j);
         const float *wt = W + (g.local ? i * g.cout * g.S : 0) + j;
         const float *d = dout + b * g.cout * g.P + i;
@@ -350,11 +418,12 @@ __global__ void k_restrict_bwd_v(dgeom g, ll total, const float *W, const float 
     }
 }
 
-__global__ void k_kernel_fwd(dgeom g, ll total, const float *in, const float *W,
+template <class I>
+__global__ void k_kernel_fwd(dgeom g, I total, const float *in, const float *W,
                              const float *bias, float *out) {
-    GRID_LOOP(idx, total) {
-        int i = (int)(idx % g.P);
-        ll bc = idx / g.P;
+    GRID_LOOP_I(I, idx, total) {
+        int i = (int)(idx % (I)g.P);
+        I bc = idx / (I)g.P;
         int co = (int)(bc % g.cout);
         ll b = bc / g.cout;
         const float *wt = W + (g.local ? (ll)i * g.cout * g.cin * g.T : 0) + (ll)co * g.cin * g.T;
@@ -389,10 +458,11 @@ __global__ void k_relu_mask(ll total, const float *out, const float *dout, float
 
 /* din[b][ci][x] = sum_co sum_t d[b][co][i] W[i?][co][ci][t] over the i whose
  * tap t reads x (i = x - (t - nb), periodic): a transposed convolution. */
-__global__ void k_kernel_bwd_in(dgeom g, ll total, const float *W, const float *d, float *din) {
-    GRID_LOOP(idx, total) {
-        int x = (int)(idx % g.P);
-        ll bc = idx / g.P;
+template <class I>
+__global__ void k_kernel_bwd_in(dgeom g, I total, const float *W, const float *d, float *din) {
+    GRID_LOOP_I(I, idx, total) {
+        int x = (int)(idx % (I)g.P);
+        I bc = idx / (I)g.P;
         int ci = (int)(bc % g.cin);
         ll b = bc / g.cin;
         const float *db = d + b * g.cout * g.P;
@@ -422,10 +492,12 @@ __global__ void k_kernel_bwd_in(dgeom g, ll total, const float *W, const float *
 }
 
 /* u[b][x] += bias[i?][j] + sum_c W[i?][j][c] z[b][c][i] for the (i, j) of x. */
-__global__ void k_interp_fwd(dgeom g, ll total, const float *z, const float *W,
+template <class I>
+__global__ void k_interp_fwd(dgeom g, I total, const float *z, const float *W,
                              const float *bias, float *u) {
-    GRID_LOOP(idx, total) {
-        ll b = idx / g.G, x = idx % g.G, i, j;
+    GRID_LOOP_I(I, idx, total) {
+        ll b = idx / (I)g.G, i, j;
+        int x = (int)(idx % (I)g.G);
         grid_split(g, x, &i, &j);
         const float *wt = W + (g.local ? i * g.S * g.cin : 0) + j * g.cin;
         const float *zb = z + b * g.cin * g.P + i;
@@ -436,9 +508,10 @@ __global__ void k_interp_fwd(dgeom g, ll total, const float *z, const float *W,
 }
 
 /* dz[b][c][i] = sum_j du[b][grid(i, j)] W[i?][j][c]. */
-__global__ void k_interp_bwd_z(dgeom g, ll total, const float *W, const float *du, float *dz) {
-    GRID_LOOP(idx, total) {
-        ll i = idx % g.P, bc = idx / g.P;
+template <class I>
+__global__ void k_interp_bwd_z(dgeom g, I total, const float *W, const float *du, float *dz) {
+    GRID_LOOP_I(I, idx, total) {
+        ll i = idx % (I)g.P, bc = idx / (I)g.P;
         int c = (int)(bc % g.cin);
         ll b = bc / g.cin;
         const float *wt = W + (g.local ? i * g.S * g.cin : 0) + c;
@@ -450,17 +523,21 @@ __global__ void k_interp_bwd_z(dgeom g, ll total, const float *W, const float *d
 }
 
 /* out[b][j][i] = v[b][grid(i, j)] (block reshape). */
-__global__ void k_gather(dgeom g, ll total, const float *v, float *out) {
-    GRID_LOOP(idx, total) {
-        ll i = idx % g.P, bj = idx / g.P, j = bj % g.S, b = bj / g.S;
+template <class I>
+__global__ void k_gather(dgeom g, I total, const float *v, float *out) {
+    GRID_LOOP_I(I, idx, total) {
+        I bj = idx / (I)g.P;
+        ll i = idx % (I)g.P, j = bj % (I)g.S, b = bj / (I)g.S;
         out[idx] = v[b * g.G + grid_index(g, i, j)];
     }
 }
 
 /* u[b][x] += in[b][j][i] + (bias ? bias[j] : 0) for the (i, j) of x. */
-__global__ void k_scatter_add(dgeom g, ll total, const float *in, const float *bias, float *u) {
-    GRID_LOOP(idx, total) {
-        ll b = idx / g.G, x = idx % g.G, i, j;
+template <class I>
+__global__ void k_scatter_add(dgeom g, I total, const float *in, const float *bias, float *u) {
+    GRID_LOOP_I(I, idx, total) {
+        ll b = idx / (I)g.G, i, j;
+        int x = (int)(idx % (I)g.G);
         grid_split(g, x, &i, &j);
         float y = in[(b * g.S + j) * g.P + i];
         if (bias) y += bias[j];
@@ -469,8 +546,9 @@ __global__ void k_scatter_add(dgeom g, ll total, const float *in, const float *b
 }
 
 /* out[b][c][i] = bias[c] (cnn: the GEMM then accumulates with beta = 1). */
-__global__ void k_fill_bias(ll total, ll P, int C, const float *bias, float *out) {
-    GRID_LOOP(idx, total) out[idx] = bias[(idx / P) % C];
+template <class I>
+__global__ void k_fill_bias(I total, I P, int C, const float *bias, float *out) {
+    GRID_LOOP_I(I, idx, total) out[idx] = bias[(idx / P) % C];
 }
 
 /* ------------------------------------------------------------ layer ops */
@@ -482,6 +560,15 @@ __global__ void k_fill_bias(ll total, ll P, int C, const float *bias, float *out
             KLAUNCH(kernel, blocks_for(total_), THREADS, CTX(be)->stream, __VA_ARGS__); \
             LAUNCH_CHECK(#kernel);                                                   \
         }                                                                            \
+    } while (0)
+
+/* LAUNCH of kernel<int> when total fits an int, else kernel<ll>; the kernel's
+ * arguments are (g, total, ...). */
+#define LAUNCH_I(kernel, total, g, ...)                                              \
+    do {                                                                             \
+        ll ti_ = (total);                                                            \
+        if (ti_ <= INT_MAX) LAUNCH(kernel<int>, ti_, g, (int)ti_, __VA_ARGS__);      \
+        else LAUNCH(kernel<ll>, ti_, g, ti_, __VA_ARGS__);                           \
     } while (0)
 
 /* C[b] = A[b] * Bm (column-major view, Bm shared across the batch):
@@ -505,12 +592,13 @@ static mnnh_status cu_restrict_fwd(mnnh_backend *be, const mnnh_geom *geom, int 
          * i.e. out_b^T (P x cout) = blocks_b^T (P x S) . W^T (S x cout) column-major */
         float *blocks;
         MNNH_TRY(ws_get(be, 0, (size_t)B * g.S * g.P, &blocks));
-        LAUNCH(k_gather, (ll)B * g.S * g.P, g, (ll)B * g.S * g.P, v, blocks);
-        LAUNCH(k_fill_bias, total, total, g.P, g.cout, b, out);
+        LAUNCH_I(k_gather, (ll)B * g.S * g.P, g, v, blocks);
+        if (total <= INT_MAX) LAUNCH(k_fill_bias<int>, total, (int)total, (int)g.P, g.cout, b, out);
+        else LAUNCH(k_fill_bias<ll>, total, total, g.P, g.cout, b, out);
         return sgemm_batched(be, (int)g.P, g.cout, (int)g.S, blocks, (int)g.P, g.S * g.P, W,
                              (int)g.S, 1.0f, out, (int)g.P, (ll)g.cout * g.P, B);
     }
-    LAUNCH(k_restrict_fwd, total, g, total, v, W, b, out);
+    LAUNCH_I(k_restrict_fwd, total, g, v, W, b, out);
     return MNNH_OK;
 }
 
@@ -518,7 +606,7 @@ static mnnh_status cu_restrict_bwd(mnnh_backend *be, const mnnh_geom *geom, int 
                                    const float *v, const float *W, const float *dout, float *dv,
                                    float *dW, float *db) {
     dgeom g = make_dgeom(geom);
-    if (dv) LAUNCH(k_restrict_bwd_v, (ll)B * g.G, g, (ll)B * g.G, W, dout, dv);
+    if (dv) LAUNCH_I(k_restrict_bwd_v, (ll)B * g.G, g, W, dout, dv);
     RestrictWTerm fw = {g, v, dout};
     MNNH_TRY(param_reduce(be, fw, prefix(g) * g.cout * g.S, reduce_len(g, B), dW));
     BiasTerm fb = {g, dout};
@@ -529,7 +617,7 @@ static mnnh_status cu_kernel_fwd(mnnh_backend *be, const mnnh_geom *geom, int B,
                                  const float *W, const float *b, float *out) {
     dgeom g = make_dgeom(geom);
     ll total = (ll)B * g.cout * g.P;
-    LAUNCH(k_kernel_fwd, total, g, total, in, W, b, out);
+    LAUNCH_I(k_kernel_fwd, total, g, in, W, b, out);
     return MNNH_OK;
 }
 
@@ -545,7 +633,7 @@ static mnnh_status cu_kernel_bwd(mnnh_backend *be, const mnnh_geom *geom, int B,
         LAUNCH(k_relu_mask, nout, nout, out, dout, masked);
         d = masked;
     }
-    if (din) LAUNCH(k_kernel_bwd_in, (ll)B * g.cin * g.P, g, (ll)B * g.cin * g.P, W, d, din);
+    if (din) LAUNCH_I(k_kernel_bwd_in, (ll)B * g.cin * g.P, g, W, d, din);
     KernelWTerm fw = {g, in, d};
     MNNH_TRY(param_reduce(be, fw, prefix(g) * g.cout * g.cin * g.T, reduce_len(g, B), dW));
     BiasTerm fb = {g, d};
@@ -562,10 +650,10 @@ static mnnh_status cu_interp_fwd(mnnh_backend *be, const mnnh_geom *geom, int B,
         MNNH_TRY(ws_get(be, 0, (size_t)B * g.S * g.P, &y));
         MNNH_TRY(sgemm_batched(be, (int)g.P, (int)g.S, g.cin, z, (int)g.P, (ll)g.cin * g.P, W,
                                g.cin, 0.0f, y, (int)g.P, g.S * g.P, B));
-        LAUNCH(k_scatter_add, total, g, total, y, b, u);
+        LAUNCH_I(k_scatter_add, total, g, y, b, u);
         return MNNH_OK;
     }
-    LAUNCH(k_interp_fwd, total, g, total, z, W, b, u);
+    LAUNCH_I(k_interp_fwd, total, g, z, W, b, u);
     return MNNH_OK;
 }
 
@@ -573,7 +661,7 @@ static mnnh_status cu_interp_bwd(mnnh_backend *be, const mnnh_geom *geom, int B,
                                  const float *W, const float *du, float *dz, float *dW,
                                  float *db) {
     dgeom g = make_dgeom(geom);
-    if (dz) LAUNCH(k_interp_bwd_z, (ll)B * g.cin * g.P, g, (ll)B * g.cin * g.P, W, du, dz);
+    if (dz) LAUNCH_I(k_interp_bwd_z, (ll)B * g.cin * g.P, g, W, du, dz);
     InterpWTerm fw = {g, z, du};
     MNNH_TRY(param_reduce(be, fw, prefix(g) * g.S * g.cin, reduce_len(g, B), dW));
     InterpBTerm fb = {g, du};
@@ -583,14 +671,14 @@ static mnnh_status cu_interp_bwd(mnnh_backend *be, const mnnh_geom *geom, int B,
 static mnnh_status cu_gather(mnnh_backend *be, const mnnh_geom *geom, int B, const float *v,
                              float *out) {
     dgeom g = make_dgeom(geom);
-    LAUNCH(k_gather, (ll)B * g.S * g.P, g, (ll)B * g.S * g.P, v, out);
+    LAUNCH_I(k_gather, (ll)B * g.S * g.P, g, v, out);
     return MNNH_OK;
 }
 
 static mnnh_status cu_scatter_add(mnnh_backend *be, const mnnh_geom *geom, int B, const float *in,
                                   float *u) {
     dgeom g = make_dgeom(geom);
-    LAUNCH(k_scatter_add, (ll)B * g.G, g, (ll)B * g.G, in, (const float *)NULL, u);
+    LAUNCH_I(k_scatter_add, (ll)B * g.G, g, in, (const float *)NULL, u);
     return MNNH_OK;
 }
 
@@ -854,7 +942,7 @@ extern "C" int mnnh_cuda_set_cublas(mnnh_backend *be, int on) {
 static void ctx_destroy(cuda_ctx *c) {
     if (!c) return;
     if (c->stream) cudaStreamSynchronize(c->stream);
-    for (int k = 0; k < 2; k++)
+    for (size_t k = 0; k < sizeof c->ws / sizeof c->ws[0]; k++)
         if (c->ws[k]) cudaFree(c->ws[k]);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
