@@ -31,7 +31,9 @@
 #        benchmarks/gpu/run.sh pack [DIR]       on a Debian build host
 # Environment: CUDA_HOME (default /usr/local/cuda), MNNH_GPU_BUNDLE,
 #   MNNH_CUDA_ARCH (e.g. 90; default: the GPU's compute capability, else 80;90),
-#   BENCH_SECONDS (3), OUT (result directory, default build-gpu/out),
+#   BENCH_SECONDS (3), BUILD_DIR (default build-gpu), OUT (result directory,
+#   default BUILD_DIR/out), BUILD_ONLY=1 (stop after the build: ctest's
+#   gpu_script_build checks this way that the script still links),
 #   SKIP_TESTS=1 (benchmark only), TEST_TIMEOUT (seconds for test_cuda, 900),
 #   BENCH_ARGS (extra bench_gpu / torch_mnnh.py options, e.g.
 #   "--train-batch 32 --infer-batch 100"),
@@ -63,8 +65,8 @@ if [[ $mode == pack ]]; then
 fi
 [[ $mode == run ]] || { echo "usage: $0 [run] | pack [DIR]" >&2; exit 2; }
 
-out=${OUT:-$root/build-gpu/out}
-bld=$root/build-gpu
+bld=${BUILD_DIR:-$root/build-gpu}
+out=${OUT:-$bld/out}
 mkdir -p "$out" "$bld"
 log() { echo "[run.sh] $*" | tee -a "$out/summary.txt"; }
 : > "$out/summary.txt"
@@ -141,6 +143,7 @@ if [[ $have_cmocka == 1 ]]; then
 fi
 set +e
 log "build ok"
+[[ ${BUILD_ONLY:-0} == 1 ]] && exit 0
 
 status=0
 # ---- tests ----
