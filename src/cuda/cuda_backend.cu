@@ -146,8 +146,8 @@ __device__ __forceinline__ int wrapi(int x, int n) {
     return r < 0 ? r + n : r;
 }
 
-/* Fine-grid index of block offset j inside the block of position i. */
-/* Within one sample every index is below G < 2^31: 32-bit arithmetic. */
+/* Fine-grid index of block offset j inside the block of position i. Within
+ * one sample every index is below G < 2^31, so the arithmetic is 32-bit. */
 __device__ __forceinline__ int grid_index(const dgeom &g, int i, int j) {
     if (g.dim == 1) return i * g.s + j;
     int i1 = i / g.n, i2 = i % g.n, j1 = j / g.s, j2 = j % g.s;
@@ -223,7 +223,7 @@ static unsigned blocks_for(ll threads_needed) {
  * ... in order, then a fixed shuffle tree; a second kernel adds a parameter's
  * chunk sums in chunk order. The order of every addition depends only on R,
  * not on the grid or on scheduling, so repeated steps are bit-identical.
- * One warp per parameter (session 8's version) left most of the GPU idle:
+ * One warp per parameter (the first version) left most of the GPU idle:
  * a KS 2D cnn layer has 900 weights against 132 x 64 warp slots, each warp
  * summing B x P terms, and the training step ran at 4.6k samples/s at every
  * batch on an H200 (docs/gpu.md). With chunks the warps scale with the batch.
