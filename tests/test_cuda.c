@@ -8,7 +8,9 @@
  *   and the direct-kernel paths; parameter gradients must ACCUMULATE, input
  *   gradients must be overwritten (buffers start non-zero), interp and scatter
  *   forwards accumulate into u, and din = NULL is accepted; again at a batch
- *   of 1030, where the parameter reductions run in several chunks;
+ *   of 1030, where the parameter reductions run in several chunks; the
+ *   kernel-layer weight gradient by tap rows and by single weights give the
+ *   same bits;
  * - affine, density forward / backward, relative error, NAdam update;
  * - a whole training step (train_batch + NAdam) on GPU equals the same step on
  *   the CPU reference within float32 tolerance (with and without the density
@@ -103,10 +105,8 @@ static void cmp_dev(const char *tag, const char *what, const float *d, const flo
     TU_CHECK_REL(name, tu_reldiff_ff(h, expect, n, 1e-30), tol);
     free(h);
 }
-static void cmp_dev_exact(const char *tag, const char *what, const float *d, const float *expect,
-                          size_t n) {
-    float *h = TU_NEWF(n);
-    dev_get(gpu, h, d, n);
+static void cmp_host_exact(const char *tag, const char *what, const float *h, const float *expect,
+                           size_t n) {
     if (memcmp(h, expect, sizeof(float) * n)) {
         size_t k = 0;
         while (k < n && !memcmp(&h[k], &expect[k], sizeof(float))) k++;
@@ -114,6 +114,12 @@ static void cmp_dev_exact(const char *tag, const char *what, const float *d, con
                     (double)expect[k]);
         fail();
     }
+}
+static void cmp_dev_exact(const char *tag, const char *what, const float *d, const float *expect,
+                          size_t n) {
+    float *h = TU_NEWF(n);
+    dev_get(gpu, h, d, n);
+    cmp_host_exact(tag, what, h, expect, n);
     free(h);
 }
 
@@ -242,6 +248,21 @@ static void check_kernel(const lcase *lc, uint64_t seed) {
     OK(gpu->ops->kernel_bwd(gpu, g, LB, d_in, d_W, d_out, d_gout, NULL, d_gW, d_gb));
     cmp_dev(lc->name, "backward dW (din NULL, twice)", d_gW, gW, nW, TOL_BWD);
     cmp_dev(lc->name, "backward db (din NULL, twice)", d_gb, gb, nb, TOL_BWD);
+#ifdef MNNH_HAVE_CUDA
+    /* the weight gradient by tap rows and by single weights: the same bits */
+    float *by_path[2];
+    for (int rows = 0; rows < 2; rows++) {
+        int old = mnnh_cuda_set_wgrad_rows(gpu, rows);
+        OK(mnnh_backend_upload(gpu, d_gW, gW0, sizeof(float) * nW));
+        OK(gpu->ops->kernel_bwd(gpu, g, LB, d_in, d_W, d_out, d_gout, NULL, d_gW, d_gb));
+        by_path[rows] = TU_NEWF(nW);
+        dev_get(gpu, by_path[rows], d_gW, nW);
+        mnnh_cuda_set_wgrad_rows(gpu, old);
+    }
+    cmp_host_exact(lc->name, "dW by tap rows vs by weights", by_path[1], by_path[0], nW);
+    free(by_path[0]);
+    free(by_path[1]);
+#endif
     void *bufs[] = {d_in, d_W, d_b, d_out, d_gout, d_gin, d_gW, d_gb};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mnnh_backend_release(gpu, bufs[i]);
     float *hb[] = {in, W, b, out, gout, gW0, gb0, gin, gW, gb, junk};

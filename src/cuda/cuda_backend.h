@@ -35,6 +35,11 @@ void mnnh_cuda_device_describe(int device, char *buf, size_t len);
  * direct kernels (0). Returns the previous setting. Both paths are tested. */
 int mnnh_cuda_set_cublas(mnnh_backend *be, int on);
 
+/* Kernel-layer weight gradients by tap rows, one warp summing a row's w
+ * weights (1, the default, or MNNH_CUDA_WGRAD_ROWS=0|1), or one warp per
+ * weight (0). Both give the same bits. Returns the previous setting. */
+int mnnh_cuda_set_wgrad_rows(mnnh_backend *be, int on);
+
 #ifdef __cplusplus
 }
 #endif
