@@ -231,18 +231,31 @@ static unsigned blocks_for(ll threads_needed) {
  * R < 2^31 (the host checks), so term indices are 32-bit. */
 enum { PARAM_CHUNK = 1024 };
 #ifndef MNNH_CUDA_EMULATE
+/* This thread's warp, the number of warps in the grid, and its lane. */
+__device__ __forceinline__ void warp_grid(ll *warp, ll *nwarps, int *lane) {
+    *warp = ((ll)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    *nwarps = ((ll)gridDim.x * blockDim.x) >> 5;
+    *lane = threadIdx.x & 31;
+}
+
+/* The warp's sum of a in lane 0, by a fixed shuffle-down tree. */
+__device__ __forceinline__ float warp_sum(float a) {
+    for (int off = 16; off > 0; off >>= 1) a += __shfl_down_sync(0xffffffffu, a, off);
+    return a;
+}
+
 template <class F>
 __global__ void k_param_partials(F f, ll nparam, int R, int nchunk, float *part, float *grad) {
-    ll warp = ((ll)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    ll nwarps = ((ll)gridDim.x * blockDim.x) >> 5;
-    int lane = threadIdx.x & 31;
+    ll warp, nwarps;
+    int lane;
+    warp_grid(&warp, &nwarps, &lane);
     for (ll w = warp; w < nparam * nchunk; w += nwarps) { /* uniform across the warp */
         ll q = w / nchunk;
         int c = (int)(w - q * nchunk);
         int r1 = min(R, (c + 1) * (int)PARAM_CHUNK);
         float acc = 0.0f;
         for (int r = c * (int)PARAM_CHUNK + lane; r < r1; r += 32) acc += f(q, r);
-        for (int off = 16; off > 0; off >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, off);
+        acc = warp_sum(acc);
         if (lane == 0) {
             if (nchunk == 1) grad[q] += acc;
             else part[w] = acc;
@@ -405,7 +418,7 @@ __device__ __forceinline__ void wrow_term(const dgeom &g, const WRowItem &it, in
         col = i - i1 * g.n;
         x += wrapi(i1 + it.t1 - g.nb, g.n) * g.n;
     }
-UNROLL
+    UNROLL
     for (int t2 = 0; t2 < WROW_MAX; t2++)
         if (t2 < g.w) acc[t2] += dv * x[wrapi(col + t2 - g.nb, g.n)];
 }
@@ -413,23 +426,22 @@ UNROLL
 #ifndef MNNH_CUDA_EMULATE
 __global__ void k_kernel_wgrad_rows(dgeom g, const float *in, const float *d, ll nrows, int R,
                                     int nchunk, float *part, float *grad) {
-    ll warp = ((ll)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    ll nwarps = ((ll)gridDim.x * blockDim.x) >> 5;
-    int lane = threadIdx.x & 31;
+    ll warp, nwarps;
+    int lane;
+    warp_grid(&warp, &nwarps, &lane);
     for (ll w = warp; w < nrows * nchunk; w += nwarps) { /* uniform across the warp */
         ll row = w / nchunk;
         int c = (int)(w - row * nchunk);
         int r1 = min(R, (c + 1) * (int)PARAM_CHUNK);
         WRowItem it = wrow_item(g, row);
         float acc[WROW_MAX];
-UNROLL
+        UNROLL
         for (int t2 = 0; t2 < WROW_MAX; t2++) acc[t2] = 0.0f;
         for (int r = c * (int)PARAM_CHUNK + lane; r < r1; r += 32) wrow_term(g, it, r, in, d, acc);
-UNROLL
+        UNROLL
         for (int t2 = 0; t2 < WROW_MAX; t2++) {
             if (t2 >= g.w) break;
-            float a = acc[t2];
-            for (int off = 16; off > 0; off >>= 1) a += __shfl_down_sync(0xffffffffu, a, off);
+            float a = warp_sum(acc[t2]);
             ll q = row * g.w + t2;
             if (lane == 0) {
                 if (nchunk == 1) grad[q] += a;
