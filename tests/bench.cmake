@@ -5,3 +5,9 @@ add_test(NAME bench_model_smoke
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/bench_model.sh $<TARGET_FILE:bench_model>)
 set_tests_properties(bench_model_smoke PROPERTIES ENVIRONMENT "${MNNH_TEST_ENV}" TIMEOUT 120
   LABELS bench)
+
+# bench_gpu's per-op profile (--op-times), on the cpu backend.
+add_test(NAME bench_gpu_op_times
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/bench_gpu_op_times.sh $<TARGET_FILE:bench_gpu>)
+set_tests_properties(bench_gpu_op_times PROPERTIES ENVIRONMENT "${MNNH_TEST_ENV}" TIMEOUT 120
+  LABELS bench)

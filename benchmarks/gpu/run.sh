@@ -42,7 +42,7 @@
 #   memcheck.log; MEMCHECK_TIMEOUT seconds, 300), BASELINE_CU=FILE (also time
 #   bench_gpu linked against another cuda_backend.cu, e.g. an older commit's,
 #   on the same GPU in the same run: lines tagged backend=cuda-baseline),
-#   PROFILE=1 (ncu per-kernel GPU time of a cuda bench_gpu run, in profile.txt;
+#   PROFILE=1 (bench_gpu --op-times, then ncu per-kernel GPU time, in profile.txt;
 #   PROFILE_BATCH 1000, PROFILE_LAUNCHES 3000, PROFILE_TIMEOUT 180).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -222,20 +222,24 @@ if [[ ${MEMCHECK:-0} == 1 && $have_cmocka == 1 ]]; then
     log "memcheck: no compute-sanitizer on PATH or in $CUDA_HOME/bin"
   fi
 fi
-# ---- optional: per-kernel GPU time with Nsight Compute (PROFILE=1) ----
-# ncu times the first PROFILE_LAUNCHES kernel launches of a cuda-only
+# ---- optional: per-op and per-kernel GPU time (PROFILE=1) ----
+# bench_gpu --op-times times every backend op between two syncs; then ncu times the first PROFILE_LAUNCHES kernel launches of a cuda-only
 # bench_gpu run (training at PROFILE_BATCH, then inference) and sums them per
 # kernel name: where a step's GPU time goes. Clocks are left alone
 # (--clock-control none), as the device notes ask.
 if [[ ${PROFILE:-0} == 1 ]]; then
+  pb=${PROFILE_BATCH:-1000}
+  # first the op table timed between syncs (needs no profiler), then ncu
+  "$bld/bench_gpu" --backends cuda --seconds "$secs" --train-batch "$pb" --infer-batch "$pb" \
+    --op-times > "$out/profile.txt" 2>&1
+  log "profile: op times exit $? (op lines in $out/profile.txt)"
   ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu "$CUDA_HOME"/bin/ncu 2>/dev/null | head -1)
   if [[ -n $ncu && -x $ncu ]]; then
-    pb=${PROFILE_BATCH:-1000}
     timeout "${PROFILE_TIMEOUT:-180}" "$ncu" --clock-control none --metrics gpu__time_duration.sum \
       --print-summary per-kernel -c "${PROFILE_LAUNCHES:-3000}" \
       "$bld/bench_gpu" --backends cuda --seconds 0.5 --train-batch "$pb" --infer-batch "$pb" \
-      > "$out/profile.txt" 2>&1
-    log "profile: exit $? (per-kernel gpu__time_duration in $out/profile.txt)"
+      >> "$out/profile.txt" 2>&1
+    log "profile: ncu exit $? (per-kernel gpu__time_duration in $out/profile.txt)"
   else
     log "profile: ncu not found"
   fi
