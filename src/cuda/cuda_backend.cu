@@ -266,23 +266,30 @@ enum { PARAM_THREADS_PER_ITEM = 32 };
 #else
 /* the same arithmetic, serially: lane partials, then the shuffle-down tree
  * (a lane whose source is out of range reads its own value) */
+static float emu_warp_sum(const float *lanes) {
+    float a[32], next[32];
+    memcpy(a, lanes, sizeof a);
+    for (int off = 16; off > 0; off >>= 1) {
+        for (int l = 0; l < 32; l++) next[l] = a[l] + (l + off < 32 ? a[l + off] : a[l]);
+        memcpy(a, next, sizeof a);
+    }
+    return a[0];
+}
+
 template <class F>
 __global__ void k_param_partials(F f, ll nparam, int R, int nchunk, float *part, float *grad) {
     GRID_LOOP(w, nparam * nchunk) {
         ll q = w / nchunk;
         int c = (int)(w - q * nchunk);
         int r0 = c * (int)PARAM_CHUNK, r1 = std::min(R, r0 + (int)PARAM_CHUNK);
-        float lane[32], next[32];
+        float lane[32];
         for (int l = 0; l < 32; l++) {
             lane[l] = 0.0f;
             for (int r = r0 + l; r < r1; r += 32) lane[l] += f(q, r);
         }
-        for (int off = 16; off > 0; off >>= 1) {
-            for (int l = 0; l < 32; l++) next[l] = lane[l] + (l + off < 32 ? lane[l + off] : lane[l]);
-            memcpy(lane, next, sizeof lane);
-        }
-        if (nchunk == 1) grad[q] += lane[0];
-        else part[w] = lane[0];
+        float sum = emu_warp_sum(lane);
+        if (nchunk == 1) grad[q] += sum;
+        else part[w] = sum;
     }
 }
 enum { PARAM_THREADS_PER_ITEM = 1 };
@@ -462,15 +469,12 @@ __global__ void k_kernel_wgrad_rows(dgeom g, const float *in, const float *d, ll
         for (int l = 0; l < 32; l++)
             for (int r = r0 + l; r < r1; r += 32) wrow_term(g, it, r, in, d, lane[l]);
         for (int t2 = 0; t2 < g.w; t2++) {
-            float a[32], next[32];
+            float a[32];
             for (int l = 0; l < 32; l++) a[l] = lane[l][t2];
-            for (int off = 16; off > 0; off >>= 1) {
-                for (int l = 0; l < 32; l++) next[l] = a[l] + (l + off < 32 ? a[l + off] : a[l]);
-                memcpy(a, next, sizeof a);
-            }
+            float sum = emu_warp_sum(a);
             ll q = row * g.w + t2;
-            if (nchunk == 1) grad[q] += a[0];
-            else part[q * nchunk + c] = a[0];
+            if (nchunk == 1) grad[q] += sum;
+            else part[q * nchunk + c] = sum;
         }
     }
 }
