@@ -224,10 +224,11 @@ static unsigned blocks_for(ll threads_needed) {
  * ... in order, then a fixed shuffle tree; a second kernel adds a parameter's
  * chunk sums in chunk order. The order of every addition depends only on R,
  * not on the grid or on scheduling, so repeated steps are bit-identical.
- * One warp per parameter (the first version) left most of the GPU idle:
- * a KS 2D cnn layer has 900 weights against 132 x 64 warp slots, each warp
- * summing B x P terms, and the training step ran at 4.6k samples/s at every
- * batch on an H200 (docs/gpu.md). With chunks the warps scale with the batch.
+ * One warp per parameter (the first version) did not scale with the batch:
+ * a KS 2D cnn kernel layer has 2304-4900 weights, fewer than an H200's
+ * 132 x 64 warp slots, each warp summing B x P terms, and the training step
+ * ran at 4.3-4.7k samples/s at every batch (docs/gpu.md). With chunks the
+ * warps grow with the batch.
  * R < 2^31 (the host checks), so term indices are 32-bit. */
 enum { PARAM_CHUNK = 1024 };
 #ifndef MNNH_CUDA_EMULATE
