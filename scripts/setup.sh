@@ -25,8 +25,10 @@ if [ ${#missing[@]} -gt 0 ] && [ "${MNNH_SKIP_APT:-0}" != 1 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Debian's OpenBLAS 0.3.21 mistakes AVX-512 CPUs for Prescott (SSE3); see docs/performance.md.
-if grep -q avx512f /proc/cpuinfo 2>/dev/null && [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+# Debian's OpenBLAS 0.3.21 mistakes recent Intel AVX-512 CPUs for Prescott (SSE3); it
+# detected an AMD Zen 4 correctly (session 10). See docs/performance.md.
+if grep -q avx512f /proc/cpuinfo 2>/dev/null && grep -q GenuineIntel /proc/cpuinfo 2>/dev/null &&
+   [ -z "${OPENBLAS_CORETYPE:-}" ]; then
   echo "setup: note: export OPENBLAS_CORETYPE=SkylakeX for fast OpenBLAS on this AVX-512 CPU" >&2
 fi
 
