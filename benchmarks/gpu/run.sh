@@ -117,7 +117,9 @@ log "building for sm_${arch//;/, sm_} into $bld"
 
 # ---- build ----
 cflags=(-std=gnu11 -O3 -g -fopenmp -DMNNH_HAVE_CUDA=1 -Wall -Wextra -Wno-unused-parameter)
-core="error arch rng layers_ref ops_ref backend cpu_kernels parts model nadam"
+# the MPI-free, I/O-free core files (src/NAME.c), one list for this script and
+# src/cuda/emu/run_emulated_tests.sh; ctest gpu_script_build checks it links
+core=$(cat "$root/benchmarks/gpu/core_sources.txt")
 objs=()
 set -e
 # nvcc is the slow step: it runs beside the C compiles (device time is scarce).

@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/../../.." && pwd)
 out=${1:-$root/build-cuda-emu}
 mkdir -p "$out"
 cd "$root"
-core="error arch rng layers_ref ops_ref backend cpu_kernels parts model nadam"
+core=$(cat "$root/benchmarks/gpu/core_sources.txt") # the list benchmarks/gpu/run.sh builds
 flags="-O2 -g -fopenmp -ffp-contract=off -DMNNH_HAVE_CUDA=1 -Iinclude -Wall -Wextra -Wno-unused-parameter"
 objs=()
 for f in $core; do
