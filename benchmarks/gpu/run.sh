@@ -5,10 +5,9 @@
 # Random123, maybe no CMake).
 #
 # What is built (no CMake): only what the GPU backend, its test and the
-# benchmark use: the MPI-free, I/O-free part of the core
-#   src/{error,arch,rng,layers_ref,ops_ref,backend,cpu_kernels,parts,model,nadam}.c
-# (gcc -fopenmp, -DMNNH_HAVE_CUDA=1) + src/cuda/cuda_backend.cu (nvcc, for the
-# GPU's own architecture), linked with cudart and cuBLAS. HDF5/FFTW/LAPACKE/
+# benchmark use: the MPI-free, I/O-free part of the core, the src/NAME.c named
+# in benchmarks/gpu/core_sources.txt (gcc -fopenmp, -DMNNH_HAVE_CUDA=1), and
+# src/cuda/cuda_backend.cu (nvcc, for the GPU's own architecture), linked with cudart and cuBLAS. HDF5/FFTW/LAPACKE/
 # MPI/inih are not needed by these files. Two header-only or small pieces are:
 #   Random123 (headers, used by rng.c)   - from the system, else the bundle
 #   cmocka (header + libcmocka.so.0)     - from the system, else the bundle
@@ -177,7 +176,6 @@ bench_base() { # TRAIN INFER: the baseline backend, its lines tagged cuda-baseli
   "$bld/bench_gpu_base" --backends cuda --seconds "$secs" --train-batch "$1" --infer-batch "$2" 2>&1 |
     sed 's/backend=cuda /backend=cuda-baseline /'
 }
-: > "$out/bench_base.txt"
 bench_base 160 1000 | tee "$out/bench_base.txt"
 if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
   python3 benchmarks/gpu/torch_mnnh.py --seconds "$secs" ${BENCH_ARGS:-} 2>&1 | tee "$out/bench_torch.txt"

@@ -31,7 +31,6 @@
 #include <cublas_v2.h>
 #endif
 
-#include <algorithm>
 #include <cfloat>
 #include <climits>
 #include <cstdio>
@@ -231,6 +230,21 @@ static unsigned blocks_for(ll threads_needed) {
  * warps grow with the batch.
  * R < 2^31 (the host checks), so term indices are 32-bit. */
 enum { PARAM_CHUNK = 1024 };
+
+/* Work item w of a chunked reduction: item (a parameter, or a tap row)
+ * w / nchunk, its chunk c = w % nchunk, whose terms are r0 <= r < r1. */
+struct Chunk {
+    ll item;
+    int c, r0, r1;
+};
+__device__ __forceinline__ Chunk chunk_of(ll w, int nchunk, int R) {
+    Chunk k;
+    k.item = w / nchunk;
+    k.c = (int)(w - k.item * nchunk);
+    k.r0 = k.c * (int)PARAM_CHUNK;
+    k.r1 = R - k.r0 < (int)PARAM_CHUNK ? R : k.r0 + (int)PARAM_CHUNK;
+    return k;
+}
 #ifndef MNNH_CUDA_EMULATE
 /* This thread's warp, the number of warps in the grid, and its lane. */
 __device__ __forceinline__ void warp_grid(ll *warp, ll *nwarps, int *lane) {
@@ -251,14 +265,12 @@ __global__ void k_param_partials(F f, ll nparam, int R, int nchunk, float *part,
     int lane;
     warp_grid(&warp, &nwarps, &lane);
     for (ll w = warp; w < nparam * nchunk; w += nwarps) { /* uniform across the warp */
-        ll q = w / nchunk;
-        int c = (int)(w - q * nchunk);
-        int r1 = min(R, (c + 1) * (int)PARAM_CHUNK);
+        Chunk k = chunk_of(w, nchunk, R);
         float acc = 0.0f;
-        for (int r = c * (int)PARAM_CHUNK + lane; r < r1; r += 32) acc += f(q, r);
+        for (int r = k.r0 + lane; r < k.r1; r += 32) acc += f(k.item, r);
         acc = warp_sum(acc);
         if (lane == 0) {
-            if (nchunk == 1) grad[q] += acc;
+            if (nchunk == 1) grad[k.item] += acc;
             else part[w] = acc;
         }
     }
@@ -280,16 +292,14 @@ static float emu_warp_sum(const float *lanes) {
 template <class F>
 __global__ void k_param_partials(F f, ll nparam, int R, int nchunk, float *part, float *grad) {
     GRID_LOOP(w, nparam * nchunk) {
-        ll q = w / nchunk;
-        int c = (int)(w - q * nchunk);
-        int r0 = c * (int)PARAM_CHUNK, r1 = std::min(R, r0 + (int)PARAM_CHUNK);
+        Chunk k = chunk_of(w, nchunk, R);
         float lane[32];
         for (int l = 0; l < 32; l++) {
             lane[l] = 0.0f;
-            for (int r = r0 + l; r < r1; r += 32) lane[l] += f(q, r);
+            for (int r = k.r0 + l; r < k.r1; r += 32) lane[l] += f(k.item, r);
         }
         float sum = emu_warp_sum(lane);
-        if (nchunk == 1) grad[q] += sum;
+        if (nchunk == 1) grad[k.item] += sum;
         else part[w] = sum;
     }
 }
@@ -438,22 +448,20 @@ __global__ void k_kernel_wgrad_rows(dgeom g, const float *in, const float *d, ll
     int lane;
     warp_grid(&warp, &nwarps, &lane);
     for (ll w = warp; w < nrows * nchunk; w += nwarps) { /* uniform across the warp */
-        ll row = w / nchunk;
-        int c = (int)(w - row * nchunk);
-        int r1 = min(R, (c + 1) * (int)PARAM_CHUNK);
-        WRowItem it = wrow_item(g, row);
+        Chunk k = chunk_of(w, nchunk, R);
+        WRowItem it = wrow_item(g, k.item);
         float acc[WROW_MAX];
         UNROLL
         for (int t2 = 0; t2 < WROW_MAX; t2++) acc[t2] = 0.0f;
-        for (int r = c * (int)PARAM_CHUNK + lane; r < r1; r += 32) wrow_term(g, it, r, in, d, acc);
+        for (int r = k.r0 + lane; r < k.r1; r += 32) wrow_term(g, it, r, in, d, acc);
         UNROLL
         for (int t2 = 0; t2 < WROW_MAX; t2++) {
             if (t2 >= g.w) break;
             float a = warp_sum(acc[t2]);
-            ll q = row * g.w + t2;
+            ll q = k.item * g.w + t2;
             if (lane == 0) {
                 if (nchunk == 1) grad[q] += a;
-                else part[q * nchunk + c] = a;
+                else part[q * nchunk + k.c] = a;
             }
         }
     }
@@ -462,20 +470,18 @@ __global__ void k_kernel_wgrad_rows(dgeom g, const float *in, const float *d, ll
 __global__ void k_kernel_wgrad_rows(dgeom g, const float *in, const float *d, ll nrows, int R,
                                     int nchunk, float *part, float *grad) {
     GRID_LOOP(w, nrows * nchunk) {
-        ll row = w / nchunk;
-        int c = (int)(w - row * nchunk);
-        int r0 = c * (int)PARAM_CHUNK, r1 = std::min(R, r0 + (int)PARAM_CHUNK);
-        WRowItem it = wrow_item(g, row);
+        Chunk k = chunk_of(w, nchunk, R);
+        WRowItem it = wrow_item(g, k.item);
         float lane[32][WROW_MAX] = {{0.0f}};
         for (int l = 0; l < 32; l++)
-            for (int r = r0 + l; r < r1; r += 32) wrow_term(g, it, r, in, d, lane[l]);
+            for (int r = k.r0 + l; r < k.r1; r += 32) wrow_term(g, it, r, in, d, lane[l]);
         for (int t2 = 0; t2 < g.w; t2++) {
             float a[32];
             for (int l = 0; l < 32; l++) a[l] = lane[l][t2];
             float sum = emu_warp_sum(a);
-            ll q = row * g.w + t2;
+            ll q = k.item * g.w + t2;
             if (nchunk == 1) grad[q] += sum;
-            else part[q * nchunk + c] = sum;
+            else part[q * nchunk + k.c] = sum;
         }
     }
 }
