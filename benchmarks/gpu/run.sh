@@ -7,8 +7,9 @@
 # What is built (no CMake): only what the GPU backend, its test and the
 # benchmark use: the MPI-free, I/O-free part of the core, the src/NAME.c named
 # in benchmarks/gpu/core_sources.txt (gcc -fopenmp, -DMNNH_HAVE_CUDA=1), and
-# src/cuda/cuda_backend.cu (nvcc, for the GPU's own architecture), linked with cudart and cuBLAS. HDF5/FFTW/LAPACKE/
-# MPI/inih are not needed by these files. Two header-only or small pieces are:
+# src/cuda/cuda_backend.cu (nvcc, for the GPU's own architecture), linked
+# with cudart and cuBLAS. HDF5/FFTW/LAPACKE/MPI/inih are not needed by these
+# files. Two header-only or small pieces are:
 #   Random123 (headers, used by rng.c)   - from the system, else the bundle
 #   cmocka (header + libcmocka.so.0)     - from the system, else the bundle
 # The bundle is made on a Debian build host (the CI image) by
